@@ -1,0 +1,69 @@
+"""Applying one arriving update to the server model.
+
+FedAsync (Xie, Koyejo and Gupta 2019, Algorithm 1) mixes each update into
+the server model as soon as it arrives:
+
+    x  <-  (1 - alpha_t) x  +  alpha_t x_client,   alpha_t = alpha * s(staleness)
+
+where ``s`` is a staleness function (:mod:`fedasync_lib.staleness`) and
+``alpha`` (``mixing_alpha``) is a constant in (0, 1]. An update whose
+staleness exceeds ``max_staleness`` is rejected: alpha_t = 0.
+
+The original tutorial used a different rate, kept here as the
+``"sample_damping"`` rule so that the lesson can show its flaw:
+
+    w = s(staleness) * num_samples,   alpha_t = w / (w + damping_constant)
+
+It adds a sample count to a constant with no unit. The same staleness gives a
+different rate on a client with 50 samples than on one with 5,000 (0.33
+against 0.98 at the default constant 100), so changing the dataset size
+silently changes the optimiser.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+
+from . import staleness as staleness_fns
+from .config import AsyncConfig
+from .model import State
+from .update import Update
+
+
+class AsyncAggregator:
+    """Turns (server state, update, server version) into the next server state."""
+
+    def __init__(self, config: AsyncConfig):
+        self.config = config
+        self.staleness_fn = staleness_fns.from_config(config)
+
+    def accepts(self, staleness: int) -> bool:
+        """Bounded staleness: False when the update is older than ``max_staleness``."""
+        bound = self.config.max_staleness
+        return bound is None or staleness <= bound
+
+    def mixing_rate(self, update: Update, current_version: int) -> float:
+        """alpha_t for this update, 0 when it is rejected."""
+        s = update.staleness(current_version)
+        if not self.accepts(s):
+            return 0.0
+        weight = self.staleness_fn(s)
+        if self.config.mixing == "sample_damping":
+            w = weight * update.num_samples
+            return w / (w + self.config.damping_constant)
+        return self.config.mixing_alpha * weight
+
+    def aggregate(self, model_state: State, update: Update,
+                  current_version: int) -> Tuple[State, float]:
+        """Return ``(new_state, alpha_t)``. A rejected update returns the state unchanged."""
+        alpha = self.mixing_rate(update, current_version)
+        if alpha == 0.0:
+            return model_state, 0.0
+        return mix(model_state, update.state_dict, alpha), alpha
+
+
+def mix(server: State, client: State, alpha: float) -> State:
+    """(1 - alpha) * server + alpha * client, as a new state (inputs untouched)."""
+    return {k: torch.lerp(server[k], client[k], alpha) for k in server}

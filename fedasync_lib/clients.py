@@ -1,0 +1,64 @@
+"""Clients: a shard of data and a speed."""
+
+from __future__ import annotations
+
+from typing import List
+
+import numpy as np
+
+from . import seeding
+from .config import AsyncConfig
+from .data import AsyncDataset
+from .model import State
+from .training import LocalJob, train_jobs
+from .update import Update
+
+
+def draw_mean_latencies(config: AsyncConfig) -> np.ndarray:
+    """Each client's typical job time, log-normal around ``mean_latency``.
+
+        latency_i = mean_latency * exp(heterogeneity * z_i),  z_i ~ N(0, 1)
+
+    With heterogeneity 0.75 and 20 clients, the slowest client is typically
+    about 10x slower than the fastest.
+    """
+    z = seeding.rng(config.seed, "client-speed").standard_normal(config.num_clients)
+    return config.mean_latency * np.exp(config.heterogeneity * z)
+
+
+class AsyncClient:
+    """A device that holds ``dataset`` and takes ``mean_latency`` virtual seconds per job.
+
+    A job's actual duration is ``mean_latency * exp(jitter * z)``, z ~ N(0, 1),
+    drawn by the server's scheduler when the job starts.
+    """
+
+    def __init__(self, client_id: int, dataset: AsyncDataset, config: AsyncConfig,
+                 mean_latency: float = 1.0):
+        self.client_id = client_id
+        self.dataset = dataset
+        self.config = config
+        self.mean_latency = float(mean_latency)
+
+    def job_latency(self, gen: np.random.Generator) -> float:
+        """Virtual seconds the next job takes."""
+        return self.mean_latency * float(np.exp(self.config.jitter * gen.standard_normal()))
+
+    def train(self, state: State, version: int, job_id: int = 0) -> Update:
+        """Train alone on this client's data, starting from ``state`` (server ``version``).
+
+        The simulator trains many clients' jobs together (see
+        :mod:`fedasync_lib.training`); this method gives exactly the same
+        result for one job.
+        """
+        job = LocalJob(job_id=job_id, client_id=0, base_version=version, base_state=state)
+        (new_state, loss), = train_jobs(
+            [job], [self.dataset], seed=self.config.seed,
+            learning_rate=self.config.learning_rate, batch_size=self.config.batch_size,
+            local_epochs=self.config.local_epochs, num_classes=self.config.num_classes)
+        return Update(new_state, self.client_id, version, len(self.dataset), train_loss=loss)
+
+
+def make_clients(config: AsyncConfig, datasets: List[AsyncDataset]) -> List[AsyncClient]:
+    latencies = draw_mean_latencies(config)
+    return [AsyncClient(i, d, config, latencies[i]) for i, d in enumerate(datasets)]

@@ -1,0 +1,183 @@
+"""Configuration of one asynchronous federated-learning experiment.
+
+Every number that changes a run lives in :class:`AsyncConfig`, so a run is a
+pure function of its config: same config, same history. The config checks
+itself when it is built; a bad value raises ``ValueError`` naming the field,
+the value and the allowed range, before any training starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Optional
+
+STALENESS_FUNCTIONS = ("constant", "polynomial", "hinge", "exponential")
+MIXING_RULES = ("fedasync", "sample_damping")
+DATASETS = ("synthetic", "digits")
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    """All settings of one run. Times are in virtual seconds.
+
+    Task and model (as in the original tutorial):
+        num_updates: client updates that reach the server, applied or rejected.
+        num_clients: clients that hold data.
+        input_dim, hidden_dim, num_classes: the two-layer MLP. ``input_dim``
+            applies to the synthetic task; digits always has 64 pixels.
+        learning_rate, batch_size, local_epochs: each client's local SGD.
+        max_staleness: updates older than this many server versions are
+            rejected; ``None`` accepts any staleness.
+        staleness_weight_decay: the base ``d`` of the exponential weighting d**s.
+        seed: the one seed every random choice of the run derives from.
+
+    Asynchrony (what makes staleness appear):
+        concurrency: clients training at the same time (1 = sequential).
+        mean_latency: median virtual seconds one local job takes.
+        heterogeneity: sigma of the log-normal spread of client speeds. Client
+            i's typical job time is ``mean_latency * exp(heterogeneity * z_i)``
+            with z_i ~ N(0, 1); 0 makes all clients equally fast.
+        jitter: sigma of the per-job log-normal noise on top of that.
+
+    Aggregation:
+        mixing: ``"fedasync"``: alpha_t = mixing_alpha * s(staleness)
+            (Xie et al. 2019); ``"sample_damping"``: the original tutorial's
+            w / (w + damping_constant) with w = s(staleness) * num_samples.
+        mixing_alpha: FedAsync's alpha in (0, 1].
+        damping_constant: the constant of the ``sample_damping`` rule.
+        staleness: weighting function s, one of constant, polynomial, hinge,
+            exponential (see :mod:`fedasync_lib.staleness`).
+        poly_a: exponent of the polynomial rule (1 + s)^-a.
+        hinge_a, hinge_b: slope and threshold of the hinge rule.
+
+    Data and evaluation:
+        dataset: ``"synthetic"`` (the tutorial's task) or ``"digits"``
+            (scikit-learn's 1,797 handwritten 8x8 digits).
+        samples_per_client: training samples per client (synthetic only).
+        test_size: held-out samples (synthetic); digits holds out 20 %.
+        dirichlet_alpha: ``None`` splits data IID; a positive value draws
+            each class's share per client from Dirichlet(alpha): small values
+            give strong label skew.
+        eval_every: evaluate the server model every this many updates.
+    """
+
+    # The original tutorial's fields and defaults.
+    num_updates: int = 200
+    num_clients: int = 20
+    input_dim: int = 32
+    hidden_dim: int = 64
+    num_classes: int = 10
+    learning_rate: float = 0.01
+    batch_size: int = 32
+    local_epochs: int = 2
+    max_staleness: Optional[int] = 10
+    staleness_weight_decay: float = 0.5
+    seed: int = 42
+
+    # Asynchrony.
+    concurrency: int = 10
+    mean_latency: float = 1.0
+    heterogeneity: float = 0.75
+    jitter: float = 0.2
+
+    # Aggregation.
+    mixing: str = "fedasync"
+    mixing_alpha: float = 0.6
+    damping_constant: float = 100.0
+    staleness: str = "polynomial"
+    poly_a: float = 0.5
+    hinge_a: float = 10.0
+    hinge_b: int = 4
+
+    # Data and evaluation.
+    dataset: str = "synthetic"
+    samples_per_client: int = 200
+    test_size: int = 1000
+    dirichlet_alpha: Optional[float] = None
+    eval_every: int = 20
+
+    def __post_init__(self) -> None:
+        _check_int(self, "num_updates", 1, 1_000_000)
+        _check_int(self, "num_clients", 1, 10_000)
+        _check_int(self, "input_dim", 1, 4096)
+        _check_int(self, "hidden_dim", 1, 4096)
+        _check_int(self, "num_classes", 2, 1000)
+        _check_float(self, "learning_rate", 0.0, 10.0, low_open=True)
+        _check_int(self, "batch_size", 1, 100_000)
+        _check_int(self, "local_epochs", 1, 1000)
+        if self.max_staleness is not None:
+            _check_int(self, "max_staleness", 0, 1_000_000, none_ok=True)
+        _check_float(self, "staleness_weight_decay", 0.0, 1.0, low_open=True)
+        _check_int(self, "seed", 0, 2**63 - 1)
+
+        _check_int(self, "concurrency", 1, self.num_clients,
+                   hint="at most num_clients: a client trains one job at a time")
+        _check_float(self, "mean_latency", 0.0, 1e6, low_open=True)
+        _check_float(self, "heterogeneity", 0.0, 5.0)
+        _check_float(self, "jitter", 0.0, 5.0)
+
+        _check_choice(self, "mixing", MIXING_RULES)
+        _check_float(self, "mixing_alpha", 0.0, 1.0, low_open=True)
+        _check_float(self, "damping_constant", 0.0, 1e9, low_open=True)
+        _check_choice(self, "staleness", STALENESS_FUNCTIONS)
+        _check_float(self, "poly_a", 0.0, 100.0)
+        _check_float(self, "hinge_a", 0.0, 1e6)
+        _check_int(self, "hinge_b", 0, 1_000_000)
+
+        _check_choice(self, "dataset", DATASETS)
+        _check_int(self, "samples_per_client", 1, 1_000_000)
+        _check_int(self, "test_size", 1, 10_000_000)
+        if self.dirichlet_alpha is not None:
+            _check_float(self, "dirichlet_alpha", 0.0, 1e6, low_open=True)
+        _check_int(self, "eval_every", 1, 1_000_000)
+        if self.dataset == "digits" and self.num_classes != 10:
+            raise ValueError(
+                f"num_classes={self.num_classes!r} does not fit dataset='digits', "
+                "which has exactly 10 classes; use num_classes=10"
+            )
+
+    @property
+    def feature_dim(self) -> int:
+        """Number of input features the model sees for this dataset."""
+        return 64 if self.dataset == "digits" else self.input_dim
+
+    def replace(self, **changes: Any) -> "AsyncConfig":
+        """A copy with some fields changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+
+def _check_int(cfg: AsyncConfig, name: str, low: int, high: int,
+               hint: str = "", none_ok: bool = False) -> None:
+    value = getattr(cfg, name)
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    if not is_int or not low <= value <= high:
+        allowed = f"an integer in [{low}, {high}]"
+        if none_ok:
+            allowed += " or None"
+        if hint:
+            allowed += f" ({hint})"
+        raise ValueError(f"{name}={value!r} is invalid: expected {allowed}")
+
+
+def _check_float(cfg: AsyncConfig, name: str, low: float, high: float,
+                 low_open: bool = False) -> None:
+    value = getattr(cfg, name)
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = is_number and math.isfinite(value) and value <= high and (
+        value > low if low_open else value >= low)
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(
+            f"{name}={value!r} is invalid: expected a finite number in "
+            f"{bracket}{low}, {high}]"
+        )
+
+
+def _check_choice(cfg: AsyncConfig, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in choices:
+        raise ValueError(
+            f"{name}={value!r} is invalid: expected one of {', '.join(map(repr, choices))}"
+        )

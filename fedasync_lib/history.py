@@ -1,0 +1,83 @@
+"""What a run leaves behind: one record per arriving update, one per evaluation.
+
+Both are plain lists of dicts, so ``pandas.DataFrame(history.updates)`` works
+for anyone who wants a table.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+
+@dataclass
+class History:
+    """The record of one run.
+
+    updates: one dict per update that reached the server, in arrival order:
+        ``time`` (virtual s), ``start_time`` (when its client got the model),
+        ``client_id``, ``base_version``, ``version`` (server version after
+        it was handled), ``staleness``, ``alpha`` (mixing weight applied, 0
+        when rejected), ``train_loss`` (the client's loss on its own data).
+    evals: one dict at the start and every ``eval_every`` updates:
+        ``update`` (updates handled so far), ``time``, ``version``,
+        ``accuracy`` and ``loss`` on the held-out test set.
+    final_accuracy: test accuracy of the final model (nan if it diverged).
+    client_latency: each client's typical job time in virtual seconds.
+    diverged: True when the run stopped because the model became non-finite.
+    """
+
+    algorithm: str
+    updates: List[Dict[str, Any]] = field(default_factory=list)
+    evals: List[Dict[str, Any]] = field(default_factory=list)
+    final_accuracy: float = float("nan")
+    client_latency: List[float] = field(default_factory=list)
+    diverged: bool = False
+
+    def column(self, key: str, records: str = "updates") -> np.ndarray:
+        """One field of every update (or eval) record, as an array."""
+        return np.array([r[key] for r in getattr(self, records)])
+
+    @property
+    def num_applied(self) -> int:
+        return sum(1 for u in self.updates if u["alpha"] > 0)
+
+    @property
+    def num_rejected(self) -> int:
+        return len(self.updates) - self.num_applied
+
+    @property
+    def virtual_time(self) -> float:
+        """Virtual seconds until the last update arrived."""
+        return self.updates[-1]["time"] if self.updates else 0.0
+
+    def contributions(self, applied_only: bool = True) -> np.ndarray:
+        """Updates per client (applied ones only, by default)."""
+        counts = np.zeros(len(self.client_latency), dtype=int)
+        for u in self.updates:
+            if u["alpha"] > 0 or not applied_only:
+                counts[u["client_id"]] += 1
+        return counts
+
+    def time_to_accuracy(self, target: float) -> Optional[float]:
+        """Virtual time of the first evaluation at or above ``target``, else None."""
+        for e in self.evals:
+            if not math.isnan(e["accuracy"]) and e["accuracy"] >= target:
+                return e["time"]
+        return None
+
+    def summary(self) -> Dict[str, Any]:
+        s = self.column("staleness") if self.updates else np.zeros(1)
+        return {
+            "algorithm": self.algorithm,
+            "final_accuracy": self.final_accuracy,
+            "updates_applied": self.num_applied,
+            "updates_rejected": self.num_rejected,
+            "mean_staleness": float(s.mean()),
+            "max_staleness": int(s.max()),
+            "virtual_time": self.virtual_time,
+            "diverged": self.diverged,
+        }

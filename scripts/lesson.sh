@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (first time only) and open the lesson in JupyterLab.
+# Extra arguments go to `jupyter lab`, for example --no-browser or --port 8899.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+first=$(ls notebooks/[0-9]*.ipynb 2>/dev/null | head -n 1 || true)
+exec .venv/bin/jupyter lab ${first:-notebooks} "$@"
