@@ -26,6 +26,11 @@ def draw_mean_latencies(config: AsyncConfig) -> np.ndarray:
     return config.mean_latency * np.exp(config.heterogeneity * z)
 
 
+def job_latency(mean_latency: float, jitter: float, gen: np.random.Generator) -> float:
+    """Virtual seconds of one job: ``mean_latency * exp(jitter * z)``, z ~ N(0, 1)."""
+    return mean_latency * float(np.exp(jitter * gen.standard_normal()))
+
+
 class AsyncClient:
     """A device that holds ``dataset`` and takes ``mean_latency`` virtual seconds per job.
 
@@ -42,7 +47,7 @@ class AsyncClient:
 
     def job_latency(self, gen: np.random.Generator) -> float:
         """Virtual seconds the next job takes."""
-        return self.mean_latency * float(np.exp(self.config.jitter * gen.standard_normal()))
+        return job_latency(self.mean_latency, self.config.jitter, gen)
 
     def train(self, state: State, version: int, job_id: int = 0) -> Update:
         """Train alone on this client's data, starting from ``state`` (server ``version``).

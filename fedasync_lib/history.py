@@ -28,6 +28,8 @@ class History:
     final_accuracy: test accuracy of the final model (nan if it diverged).
     client_latency: each client's typical job time in virtual seconds.
     diverged: True when the run stopped because the model became non-finite.
+    unfinished: jobs still training when the run ended, as dicts with
+        ``client_id``, ``start_time`` and ``time`` (when they would have arrived).
     """
 
     algorithm: str
@@ -36,6 +38,7 @@ class History:
     final_accuracy: float = float("nan")
     client_latency: List[float] = field(default_factory=list)
     diverged: bool = False
+    unfinished: List[Dict[str, Any]] = field(default_factory=list)
 
     def column(self, key: str, records: str = "updates") -> np.ndarray:
         """One field of every update (or eval) record, as an array."""
@@ -62,6 +65,22 @@ class History:
                 counts[u["client_id"]] += 1
         return counts
 
+    def tail_accuracy(self, evals: int = 5) -> float:
+        """Mean test accuracy over the last ``evals`` evaluations.
+
+        When the curve swings, the very last point is partly luck; this is the
+        number the lesson quotes. nan for a diverged run.
+        """
+        if self.diverged:
+            return float("nan")
+        return float(np.mean(self.column("accuracy", "evals")[-evals:]))
+
+    def swing(self) -> float:
+        """How much the accuracy curve swings: the mean absolute change between
+        consecutive evaluations over the second half of the run."""
+        acc = self.column("accuracy", "evals")
+        return float(np.mean(np.abs(np.diff(acc[len(acc) // 2:]))))
+
     def time_to_accuracy(self, target: float) -> Optional[float]:
         """Virtual time of the first evaluation at or above ``target``, else None."""
         for e in self.evals:
@@ -74,6 +93,7 @@ class History:
         return {
             "algorithm": self.algorithm,
             "final_accuracy": self.final_accuracy,
+            "tail_accuracy": self.tail_accuracy(),
             "updates_applied": self.num_applied,
             "updates_rejected": self.num_rejected,
             "mean_staleness": float(s.mean()),

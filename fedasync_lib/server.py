@@ -120,6 +120,10 @@ class AsyncServer:
                     history.diverged = True
                     break
 
+        while events:
+            _, job = events.pop()
+            history.unfinished.append({"client_id": job.client_id,
+                                       "start_time": job.start_time, "time": job.finish_time})
         # A diverged run has no accuracy worth reporting.
         history.final_accuracy = float("nan") if history.diverged else history.evals[-1]["accuracy"]
         return history

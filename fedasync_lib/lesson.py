@@ -1,0 +1,230 @@
+"""The numbers behind every demo of the lesson.
+
+Each function here takes the values of a demo's sliders and returns data;
+:mod:`fedasync_lib.plots` draws it. A notebook's slider callback is one call
+of each. The tests call these functions with every slider's extreme values.
+
+Runs are cached by config (an :class:`AsyncConfig` is frozen, so hashable):
+moving a slider back to a value seen before answers at once. Treat the
+returned histories as read-only.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+from . import staleness as staleness_fns
+from .config import AsyncConfig
+from .data import FederatedData, make_federated_data
+from .history import History
+from .simulation import run_fedasync
+from .timeline import Job, async_jobs, sync_rounds, utilization
+
+#: The lesson's default experiment: real handwritten digits split with label
+#: skew (Dirichlet 0.5) over 20 clients, 10 of them training at once, with
+#: strongly heterogeneous speeds (the slowest client is hundreds of times
+#: slower than the fastest), a large mixing rate and no staleness bound.
+#: In this regime staleness visibly hurts, which is what the lesson studies.
+LESSON = AsyncConfig(
+    dataset="digits", dirichlet_alpha=0.5, num_clients=20, concurrency=10,
+    heterogeneity=2.0, learning_rate=0.1, mixing_alpha=0.9, max_staleness=None,
+    staleness="constant", num_updates=200, eval_every=10,
+)
+
+#: (min, max, step) of every slider in the notebooks.
+SLIDERS: Dict[str, tuple] = {
+    "concurrency": (1, 20, 1),
+    "heterogeneity": (0.0, 2.5, 0.25),
+    "decay": (0.05, 1.0, 0.05),
+    "poly_a": (0.0, 3.0, 0.1),
+    "hinge_a": (0.0, 20.0, 0.5),
+    "hinge_b": (0, 30, 1),
+    "mixing_alpha": (0.05, 1.0, 0.05),
+    "learning_rate": (0.01, 10.0, 0.01),
+}
+
+WEIGHTINGS = ("constant", "polynomial", "hinge", "exponential")
+
+
+# --- running and caching --------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _data(dataset: str, seed: int, num_clients: int, dirichlet_alpha, samples_per_client: int,
+          test_size: int, input_dim: int, num_classes: int) -> FederatedData:
+    cfg = AsyncConfig(dataset=dataset, seed=seed, num_clients=num_clients, concurrency=1,
+                      dirichlet_alpha=dirichlet_alpha, samples_per_client=samples_per_client,
+                      test_size=test_size, input_dim=input_dim, num_classes=num_classes)
+    return make_federated_data(cfg)
+
+
+def federated_data(config: AsyncConfig) -> FederatedData:
+    """The data split of ``config``, built once per distinct data setting."""
+    return _data(config.dataset, config.seed, config.num_clients, config.dirichlet_alpha,
+                 config.samples_per_client, config.test_size, config.input_dim,
+                 config.num_classes)
+
+
+@functools.lru_cache(maxsize=256)
+def simulate(config: AsyncConfig) -> History:
+    """``run_fedasync(config)``, cached by config."""
+    return run_fedasync(config, federated_data(config))
+
+
+def sequential(config: AsyncConfig) -> AsyncConfig:
+    """The same experiment with one client at a time: no staleness at all."""
+    return config.replace(concurrency=1)
+
+
+# --- 1. why asynchronous? -------------------------------------------------------
+@dataclass
+class Timelines:
+    sync_jobs: List[Job]
+    async_jobs: List[Job]
+    sync_time: float  # virtual seconds until the last sync job ended
+    async_time: float  # virtual seconds until as many async updates had arrived
+    sync_utilization: float
+    async_utilization: float
+    concurrency: int
+    num_clients: int
+
+
+def timelines(concurrency: int, heterogeneity: float, num_jobs: int = 40,
+              config: AsyncConfig = LESSON) -> Timelines:
+    """The same ``num_jobs`` client jobs, as synchronous rounds and asynchronously."""
+    cfg = config.replace(concurrency=concurrency, heterogeneity=heterogeneity,
+                         num_updates=num_jobs)
+    sync = sync_rounds(cfg, num_jobs)
+    history = simulate(cfg)
+    sync_time = max(j.end for j in sync)
+    return Timelines(sync, async_jobs(history), sync_time, history.virtual_time,
+                     utilization(sync, concurrency, sync_time),
+                     utilization(async_jobs(history), concurrency, history.virtual_time),
+                     concurrency, cfg.num_clients)
+
+
+# --- 2. staleness -----------------------------------------------------------------
+@dataclass
+class StalenessProfile:
+    staleness: np.ndarray  # of every arrived update
+    client_latency: np.ndarray  # each client's typical job time
+    contributions: np.ndarray  # updates each client delivered
+    concurrency: int
+    heterogeneity: float
+
+
+def staleness_profile(concurrency: int, heterogeneity: float,
+                      config: AsyncConfig = LESSON) -> StalenessProfile:
+    """Where staleness comes from: its distribution, and who delivers the updates."""
+    h = simulate(config.replace(concurrency=concurrency, heterogeneity=heterogeneity))
+    return StalenessProfile(h.column("staleness"), np.array(h.client_latency),
+                            h.contributions(applied_only=False), concurrency, heterogeneity)
+
+
+def class_exposure(concurrency: int, heterogeneity: float,
+                   config: AsyncConfig = LESSON) -> Dict[str, np.ndarray]:
+    """Share of each class in the data, and in the samples behind the updates applied.
+
+    With label skew, a class held mostly by slow clients reaches the server
+    less often than its share of the data.
+    """
+    h = simulate(config.replace(concurrency=concurrency, heterogeneity=heterogeneity))
+    counts = federated_data(config).label_counts(config.num_classes)  # clients x classes
+    data_share = counts.sum(0) / counts.sum()
+    seen = (h.contributions()[:, None] * counts).sum(0)
+    return {"data": data_share, "updates": seen / seen.sum()}
+
+
+# --- 3. staleness weighting -----------------------------------------------------
+def weighting_curves(decay: float, poly_a: float, hinge_a: float, hinge_b: int,
+                     max_staleness: int = 40) -> Dict[str, np.ndarray]:
+    """s(t) for t = 0..max_staleness, for each of the four functions."""
+    t = np.arange(max_staleness + 1)
+    return {
+        "t": t,
+        "constant": staleness_fns.constant()(t),
+        "polynomial": staleness_fns.polynomial(poly_a)(t),
+        "hinge": staleness_fns.hinge(hinge_a, int(hinge_b))(t),
+        "exponential": staleness_fns.exponential(decay)(t),
+    }
+
+
+def weighted(config: AsyncConfig, name: str, decay: float | None = None,
+             poly_a: float | None = None, hinge_a: float | None = None,
+             hinge_b: int | None = None) -> AsyncConfig:
+    """``config`` with staleness function ``name`` and any parameters given."""
+    changes = {"staleness": name}
+    for field, value in (("staleness_weight_decay", decay), ("poly_a", poly_a),
+                         ("hinge_a", hinge_a), ("hinge_b", hinge_b)):
+        if value is not None:
+            changes[field] = value
+    return config.replace(**changes)
+
+
+def compare_weightings(config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """One run per staleness function, plus the sequential run as the reference."""
+    runs = {"sequential": simulate(sequential(config))}
+    for name in WEIGHTINGS:
+        runs[name] = simulate(weighted(config, name))
+    return runs
+
+
+def weighting_demo(name: str, decay: float, poly_a: float, hinge_a: float, hinge_b: int,
+                   config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """One weighting with the sliders' parameters, against the two references.
+
+    Only the chosen run is new when a slider moves; the references are cached.
+    """
+    return {
+        "sequential": simulate(sequential(config)),
+        "constant": simulate(weighted(config, "constant")),
+        name: simulate(weighted(config, name, decay, poly_a, hinge_a, int(hinge_b))),
+    }
+
+
+# --- 4. damping and mixing ---------------------------------------------------------
+def alpha_sweep(alphas: Sequence[float], config: AsyncConfig = LESSON) -> Dict[float, History]:
+    """One run per mixing rate alpha (FedAsync mixing, config's weighting)."""
+    return {float(a): simulate(config.replace(mixing_alpha=float(a))) for a in alphas}
+
+
+def mixing_demo(mixing_alpha: float, learning_rate: float,
+                config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """A run at the sliders' alpha and learning rate, against the lesson's default.
+
+    A large enough learning rate makes local SGD blow up; the run then stops
+    and is marked diverged (see ``History.diverged``) instead of returning NaNs.
+    """
+    return {
+        f"default (alpha {config.mixing_alpha:g}, lr {config.learning_rate:g})": simulate(config),
+        f"alpha {mixing_alpha:g}, lr {learning_rate:g}": simulate(
+            config.replace(mixing_alpha=mixing_alpha, learning_rate=learning_rate)),
+    }
+
+
+def damping_rates(sample_counts: Sequence[int], mixing_alpha: float, damping_constant: float = 100.0,
+                  decay: float = 0.5, max_staleness: int = 12) -> Dict[str, np.ndarray]:
+    """alpha_t against staleness: the original rule for several sample counts, and FedAsync's.
+
+    Original rule: w = decay^t * n, alpha_t = w / (w + damping_constant).
+    FedAsync: alpha_t = mixing_alpha * decay^t, whatever the sample count n.
+    """
+    t = np.arange(max_staleness + 1)
+    s = staleness_fns.exponential(decay)(t)
+    out: Dict[str, np.ndarray] = {"t": t, "fedasync": mixing_alpha * s}
+    for n in sample_counts:
+        w = s * n
+        out[f"n={n}"] = w / (w + damping_constant)
+    return out
+
+
+def damping_comparison(config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """The same run with the original rule and with FedAsync mixing, exponential weighting.
+
+    With label skew, clients hold very different amounts of data, so the
+    original rule's rate follows the client's size as much as its staleness.
+    """
+    base = config.replace(staleness="exponential")
+    return {rule: simulate(base.replace(mixing=rule)) for rule in ("sample_damping", "fedasync")}

@@ -1,0 +1,234 @@
+"""The lesson's plots. Each function draws what one :mod:`fedasync_lib.lesson`
+function returns and gives back the figure.
+
+All of them use one style (``fedasync.mplstyle``, loaded by :func:`use_style`)
+and one colour per algorithm or weighting, so a curve keeps its colour from
+notebook to notebook. Accuracy curves of a run that diverged stop at its last
+finite point, marked with a red cross: a diverged model has no accuracy to plot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .history import History
+from .lesson import StalenessProfile, Timelines
+
+STYLE = Path(__file__).with_name("fedasync.mplstyle")
+
+COLORS = {
+    "sequential": "#7f7f7f",
+    "constant": "#0072B2",
+    "polynomial": "#E69F00",
+    "hinge": "#009E73",
+    "exponential": "#D55E00",
+    "sample_damping": "#CC79A7",
+    "fedasync": "#0072B2",
+}
+
+
+def use_style() -> None:
+    """Load the lesson's matplotlib style."""
+    plt.style.use(STYLE)
+
+
+def color_for(label: str, default_index: int = 0) -> str:
+    for key, color in COLORS.items():
+        if label.startswith(key):
+            return color
+    return plt.rcParams["axes.prop_cycle"].by_key()["color"][default_index % 8]
+
+
+# --- accuracy curves ------------------------------------------------------------
+def _curve(ax: Axes, history: History, x_key: str, label: str, color: str,
+           linestyle: str = "-") -> None:
+    x = history.column(x_key, "evals")
+    acc = history.column("accuracy", "evals")
+    finite = np.isfinite(acc)
+    ax.plot(x[finite], acc[finite], label=label, color=color, linestyle=linestyle)
+    if history.diverged:
+        last = np.flatnonzero(finite)[-1] if finite.any() else 0
+        ax.plot(x[last], acc[last] if finite.any() else 0.0, "x", color="red", markersize=11,
+                markeredgewidth=2.5)
+        ax.annotate(f"diverged after {len(history.updates)} updates", (x[last], acc[last]),
+                    textcoords="offset points", xytext=(8, -14), color="red", fontsize=9)
+
+
+def plot_convergence(runs: Mapping[str, History], title: str = "",
+                     log_time: bool = False) -> Figure:
+    """Test accuracy against virtual time (left) and against updates received (right).
+
+    ``log_time`` puts time on a log scale (from the first evaluation after the
+    start), for comparisons whose runs take very different times.
+    """
+    fig, (ax_t, ax_u) = plt.subplots(1, 2, sharey=True)
+    for i, (label, h) in enumerate(runs.items()):
+        style = "--" if label.startswith("sequential") else "-"
+        color = color_for(label, i)
+        _curve(ax_t, h, "time", label, color, style)
+        _curve(ax_u, h, "update", label, color, style)
+    if log_time:
+        ax_t.set_xscale("log")
+        first = min(h.evals[1]["time"] for h in runs.values() if len(h.evals) > 1)
+        ax_t.set_xlim(left=first * 0.8)
+    ax_t.set_xlabel("virtual time (s, log scale)" if log_time else "virtual time (s)")
+    ax_u.set_xlabel("updates received by the server")
+    ax_t.set_ylabel("test accuracy")
+    ax_t.set_ylim(0, 1)
+    ax_u.legend(loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --- 1. timelines ----------------------------------------------------------------
+def _gantt(ax: Axes, jobs, num_clients: int, horizon: float) -> None:
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for j in jobs:
+        if j.start >= horizon:
+            continue
+        end = min(j.end, horizon)
+        ax.barh(j.client_id, end - j.start, left=j.start, height=0.7,
+                color=colors[j.client_id % len(colors)], edgecolor="white", linewidth=0.5,
+                alpha=0.9 if j.end <= horizon else 0.35)
+    ax.set_ylim(-0.7, num_clients - 0.3)
+    ax.invert_yaxis()
+    ax.set_ylabel("client")
+
+
+def plot_timelines(t: Timelines) -> Figure:
+    """Gantt charts of the same number of jobs, synchronous rounds above, async below."""
+    horizon = max(t.sync_time, t.async_time)
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.2))
+    _gantt(top, t.sync_jobs, t.num_clients, horizon)
+    rounds = sorted({j.start for j in t.sync_jobs})
+    for r in rounds[1:]:
+        top.axvline(r, color="black", linewidth=0.8, linestyle=":")
+    top.set_title(f"synchronous rounds of {t.concurrency}: {len(t.sync_jobs)} jobs in "
+                  f"{t.sync_time:.1f} s, clients busy {100 * t.sync_utilization:.0f} % of the time "
+                  "(dotted: round barriers)")
+    _gantt(bottom, t.async_jobs, t.num_clients, horizon)
+    bottom.axvline(t.async_time, color="black", linewidth=0.8, linestyle=":")
+    bottom.set_title(f"asynchronous, {t.concurrency} at a time: the same number of updates in "
+                     f"{t.async_time:.1f} s, clients busy {100 * t.async_utilization:.0f} % "
+                     "(faded: still running)")
+    bottom.set_xlabel("virtual time (s)")
+    bottom.set_xlim(0, horizon * 1.01)
+    return fig
+
+
+# --- 2. staleness ---------------------------------------------------------------
+def plot_staleness_profile(p: StalenessProfile) -> Figure:
+    """Histogram of staleness (left); updates per client against its speed (right)."""
+    fig, (left, right) = plt.subplots(1, 2)
+    top = max(int(p.staleness.max()), 1)
+    left.hist(p.staleness, bins=np.arange(top + 2) - 0.5, color=COLORS["constant"])
+    left.axvline(p.staleness.mean(), color="black", linestyle="--",
+                 label=f"mean {p.staleness.mean():.1f}")
+    left.set_xlabel("staleness (server versions behind)")
+    left.set_ylabel("updates")
+    left.set_title(f"concurrency {p.concurrency}, heterogeneity {p.heterogeneity:g}")
+    left.legend()
+    order = np.argsort(p.client_latency)
+    right.bar(np.arange(len(order)), p.contributions[order], color=COLORS["hinge"])
+    right.set_xticks(np.arange(len(order)))
+    right.set_xticklabels([f"{p.client_latency[i]:.2g}" for i in order], rotation=90, fontsize=8)
+    right.set_xlabel("clients, fastest first (typical job time, virtual s)")
+    right.set_ylabel("updates delivered")
+    right.set_title("who gets heard")
+    return fig
+
+
+def plot_class_exposure(exposure: Dict[str, np.ndarray]) -> Figure:
+    """Each class's share of the data against its share of what the server learned from."""
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    k = np.arange(len(exposure["data"]))
+    ax.bar(k - 0.2, exposure["data"], width=0.4, label="share of the training data",
+           color=COLORS["sequential"])
+    ax.bar(k + 0.2, exposure["updates"], width=0.4, label="share in the applied updates",
+           color=COLORS["exponential"])
+    ax.set_xticks(k)
+    ax.set_xlabel("digit class")
+    ax.set_ylabel("share")
+    ax.legend()
+    return fig
+
+
+# --- 3. weighting functions -------------------------------------------------------
+def plot_weighting_functions(curves: Dict[str, np.ndarray], mixing_alpha: float | None = None) -> Figure:
+    """s(t) of the four functions; with ``mixing_alpha``, the right axis shows alpha_t."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    t = curves["t"]
+    for name in ("constant", "polynomial", "hinge", "exponential"):
+        ax.plot(t, curves[name], label=name, color=COLORS[name], marker="o", markersize=3)
+    ax.set_xlabel("staleness t (server versions behind)")
+    ax.set_ylabel("weight s(t)")
+    ax.set_ylim(0, 1.05)
+    ax.legend(loc="upper right")
+    if mixing_alpha is not None:
+        right = ax.secondary_yaxis("right", functions=(lambda y: y * mixing_alpha,
+                                                       lambda y: y / mixing_alpha))
+        right.set_ylabel(f"mixing rate alpha_t (alpha = {mixing_alpha:g})")
+    return fig
+
+
+# --- 4. mixing ---------------------------------------------------------------------
+def plot_alpha_sweep(sweep: Mapping[float, History]) -> Figure:
+    """Accuracy curves for each alpha (left); tail accuracy and swing against alpha (right)."""
+    fig, (left, right) = plt.subplots(1, 2)
+    cmap = plt.get_cmap("viridis")
+    alphas = sorted(sweep)
+    for i, a in enumerate(alphas):
+        _curve(left, sweep[a], "update", f"alpha {a:g}", cmap(i / max(len(alphas) - 1, 1)))
+    left.set_xlabel("updates received by the server")
+    left.set_ylabel("test accuracy")
+    left.set_ylim(0, 1)
+    left.legend(loc="lower right", ncol=2)
+    tails = [sweep[a].tail_accuracy() for a in alphas]
+    swings = [sweep[a].swing() for a in alphas]
+    right.plot(alphas, tails, marker="o", color=COLORS["constant"], label="accuracy, last 5 evaluations")
+    right.set_xlabel("mixing rate alpha")
+    right.set_ylabel("test accuracy")
+    twin = right.twinx()
+    twin.plot(alphas, swings, marker="s", color=COLORS["exponential"], label="swing")
+    twin.set_ylabel("swing (mean |change| between evaluations)")
+    twin.grid(False)
+    lines = right.get_lines() + twin.get_lines()
+    right.legend(lines, [ln.get_label() for ln in lines], loc="lower center")
+    return fig
+
+
+def plot_damping_rates(rates: Dict[str, np.ndarray]) -> Figure:
+    """alpha_t against staleness: the original rule per sample count, and FedAsync's."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    t = rates["t"]
+    ax.plot(t, rates["fedasync"], color="black", linewidth=2.5, label="FedAsync, any n")
+    sizes = [k for k in rates if k.startswith("n=")]
+    cmap = plt.get_cmap("magma")
+    for i, k in enumerate(sizes):
+        ax.plot(t, rates[k], linestyle="--", color=cmap(0.15 + 0.7 * i / max(len(sizes) - 1, 1)),
+                label=f"original rule, {k}")
+    ax.set_xlabel("staleness t")
+    ax.set_ylabel("mixing rate alpha_t")
+    ax.set_ylim(0, 1.02)
+    ax.legend(loc="upper right")
+    return fig
+
+
+def plot_applied_rates(runs: Mapping[str, History], sizes: np.ndarray) -> Figure:
+    """Every applied alpha_t against its staleness, coloured by the client's data size."""
+    fig, axes = plt.subplots(1, len(runs), sharey=True)
+    for ax, (label, h) in zip(np.atleast_1d(axes), runs.items()):
+        n = sizes[h.column("client_id")]
+        sc = ax.scatter(h.column("staleness"), h.column("alpha"), c=n, cmap="viridis", s=14)
+        ax.set_title(label)
+        ax.set_xlabel("staleness")
+    np.atleast_1d(axes)[0].set_ylabel("applied mixing rate alpha_t")
+    fig.colorbar(sc, ax=axes, label="client's samples")
+    return fig
