@@ -51,7 +51,8 @@ def _curve(ax: Axes, history: History, x_key: str, label: str, color: str,
     x = history.column(x_key, "evals")
     acc = history.column("accuracy", "evals")
     finite = np.isfinite(acc)
-    ax.plot(x[finite], acc[finite], label=label, color=color, linestyle=linestyle)
+    ax.plot(x[finite], acc[finite], label=label, color=color, linestyle=linestyle,
+            marker="o", markersize=2.5)  # markers: the evaluations, the rest is a line
     if history.diverged:
         last = np.flatnonzero(finite)[-1] if finite.any() else 0
         ax.plot(x[last], acc[last] if finite.any() else 0.0, "x", color="red", markersize=11,
@@ -127,8 +128,8 @@ def plot_timelines(t: Timelines) -> Figure:
 def plot_staleness_profile(p: StalenessProfile) -> Figure:
     """Histogram of staleness (left); updates per client against its speed (right)."""
     fig, (left, right) = plt.subplots(1, 2)
-    top = max(int(p.staleness.max()), 1)
-    left.hist(p.staleness, bins=np.arange(top + 2) - 0.5, color=COLORS["constant"])
+    counts = np.bincount(p.staleness)
+    left.stairs(counts, np.arange(len(counts) + 1) - 0.5, fill=True, color=COLORS["constant"])
     left.axvline(p.staleness.mean(), color="black", linestyle="--",
                  label=f"mean {p.staleness.mean():.1f}")
     left.set_xlabel("staleness (server versions behind)")
@@ -200,7 +201,8 @@ def plot_alpha_sweep(sweep: Mapping[float, History]) -> Figure:
     twin.set_ylabel("swing (mean |change| between evaluations)")
     twin.grid(False)
     lines = right.get_lines() + twin.get_lines()
-    right.legend(lines, [ln.get_label() for ln in lines], loc="lower center")
+    right.legend(lines, [ln.get_label() for ln in lines], loc="upper center",
+                 bbox_to_anchor=(0.5, -0.16), ncol=2)
     return fig
 
 
@@ -221,14 +223,23 @@ def plot_damping_rates(rates: Dict[str, np.ndarray]) -> Figure:
     return fig
 
 
-def plot_applied_rates(runs: Mapping[str, History], sizes: np.ndarray) -> Figure:
-    """Every applied alpha_t against its staleness, coloured by the client's data size."""
+def plot_applied_rates(runs: Mapping[str, History], sizes: np.ndarray,
+                       max_staleness: int = 12) -> Figure:
+    """Every applied alpha_t against its staleness, coloured by the client's data size.
+
+    Only staleness up to ``max_staleness`` is shown: beyond it both rules give
+    rates near 0.
+    """
     fig, axes = plt.subplots(1, len(runs), sharey=True)
-    for ax, (label, h) in zip(np.atleast_1d(axes), runs.items()):
+    axes = np.atleast_1d(axes)
+    for ax, (label, h) in zip(axes, runs.items()):
+        s, alpha = h.column("staleness"), h.column("alpha")
+        shown = s <= max_staleness
         n = sizes[h.column("client_id")]
-        sc = ax.scatter(h.column("staleness"), h.column("alpha"), c=n, cmap="viridis", s=14)
-        ax.set_title(label)
+        sc = ax.scatter(s[shown], alpha[shown], c=n[shown], cmap="viridis", s=16,
+                        vmin=sizes.min(), vmax=sizes.max())
+        ax.set_title(f"{label} (staleness <= {max_staleness})")
         ax.set_xlabel("staleness")
-    np.atleast_1d(axes)[0].set_ylabel("applied mixing rate alpha_t")
+    axes[0].set_ylabel("applied mixing rate alpha_t")
     fig.colorbar(sc, ax=axes, label="client's samples")
     return fig
