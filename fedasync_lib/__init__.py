@@ -15,11 +15,11 @@ from .data import AsyncDataset, FederatedData, make_federated_data
 from .history import History
 from .model import AsyncModel
 from .server import AsyncServer
-from .simulation import build, run_fedasync
+from .simulation import build, run_fedasync, run_fedavg, run_fedbuff
 from .update import Update
 
 __all__ = [
     "AsyncAggregator", "AsyncClient", "AsyncConfig", "AsyncDataset", "AsyncModel",
     "AsyncServer", "FederatedData", "History", "Update", "build",
-    "make_federated_data", "run_fedasync", "staleness",
+    "make_federated_data", "run_fedasync", "run_fedavg", "run_fedbuff", "staleness",
 ]

@@ -22,43 +22,80 @@ silently changes the optimiser.
 
 from __future__ import annotations
 
-from typing import Tuple
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
 
 import torch
 
+from . import bounded
 from . import staleness as staleness_fns
 from .config import AsyncConfig
 from .model import State
 from .update import Update
 
 
-class AsyncAggregator:
-    """Turns (server state, update, server version) into the next server state."""
+@dataclass
+class MixingContext:
+    """What a custom mixing rule may look at to choose alpha_t."""
 
-    def __init__(self, config: AsyncConfig):
+    update: Update
+    staleness: int
+    server_state: State
+    version: int
+    time: float  # virtual seconds
+    config: AsyncConfig
+
+
+MixingRule = Callable[[MixingContext], float]
+AcceptRule = Callable[[int, Optional[int]], bool]
+
+
+class AsyncAggregator:
+    """Turns (server state, update, server version) into the next server state.
+
+    ``mixing_rule`` replaces the config's rate for accepted updates (adaptive
+    mixing, Exercise 3); ``accept`` replaces the staleness bound (Exercise 1).
+    """
+
+    def __init__(self, config: AsyncConfig, mixing_rule: Optional[MixingRule] = None,
+                 accept: Optional[AcceptRule] = None):
         self.config = config
         self.staleness_fn = staleness_fns.from_config(config)
+        self.mixing_rule = mixing_rule
+        self._accept = accept or bounded.accept
 
     def accepts(self, staleness: int) -> bool:
-        """Bounded staleness: False when the update is older than ``max_staleness``."""
-        bound = self.config.max_staleness
-        return bound is None or staleness <= bound
+        """Drop policy: False when the update is older than ``max_staleness``.
 
-    def mixing_rate(self, update: Update, current_version: int) -> float:
+        Under the wait policy nothing is dropped: the bound acts before a job starts.
+        """
+        if self.config.staleness_policy == "wait":
+            return True
+        return bool(self._accept(staleness, self.config.max_staleness))
+
+    def mixing_rate(self, update: Update, current_version: int, server_state: Optional[State] = None,
+                    time: float = 0.0) -> float:
         """alpha_t for this update, 0 when it is rejected."""
         s = update.staleness(current_version)
         if not self.accepts(s):
             return 0.0
+        if self.mixing_rule is not None:
+            alpha = self.mixing_rule(MixingContext(update, s, server_state, current_version,
+                                                   time, self.config))
+            if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0 <= alpha <= 1):
+                raise ValueError(f"mixing_rule returned alpha={alpha!r}: expected a number in [0, 1]")
+            return float(alpha)
         weight = self.staleness_fn(s)
         if self.config.mixing == "sample_damping":
             w = weight * update.num_samples
             return w / (w + self.config.damping_constant)
         return self.config.mixing_alpha * weight
 
-    def aggregate(self, model_state: State, update: Update,
-                  current_version: int) -> Tuple[State, float]:
+    def aggregate(self, model_state: State, update: Update, current_version: int,
+                  time: float = 0.0) -> Tuple[State, float]:
         """Return ``(new_state, alpha_t)``. A rejected update returns the state unchanged."""
-        alpha = self.mixing_rate(update, current_version)
+        alpha = self.mixing_rate(update, current_version, model_state, time)
         if alpha == 0.0:
             return model_state, 0.0
         return mix(model_state, update.state_dict, alpha), alpha

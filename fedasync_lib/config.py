@@ -15,6 +15,9 @@ from typing import Any, Optional
 
 STALENESS_FUNCTIONS = ("constant", "polynomial", "hinge", "exponential")
 MIXING_RULES = ("fedasync", "sample_damping")
+STALENESS_POLICIES = ("drop", "wait")
+UPDATE_ORDERS = ("arrival", "freshest")
+CLIENT_ORDERS = ("random", "fastest", "fewest")
 DATASETS = ("synthetic", "digits")
 
 
@@ -40,6 +43,16 @@ class AsyncConfig:
             i's typical job time is ``mean_latency * exp(heterogeneity * z_i)``
             with z_i ~ N(0, 1); 0 makes all clients equally fast.
         jitter: sigma of the per-job log-normal noise on top of that.
+        staleness_policy: how ``max_staleness`` is enforced. ``"drop"``
+            rejects a too-stale update on arrival; ``"wait"`` (bounded-staleness
+            SGD) makes clients wait before starting a job instead (see
+            :mod:`fedasync_lib.bounded`).
+        apply_time: virtual seconds the server needs to apply one update
+            (0: instantly). Updates that arrive meanwhile wait in a queue.
+        update_order, client_order: the scheduler's rules (see
+            :mod:`fedasync_lib.scheduling`): which waiting update is applied
+            next (``arrival`` or ``freshest``), which idle client is handed
+            the model next (``random``, ``fastest`` or ``fewest``).
 
     Aggregation:
         mixing: ``"fedasync"``: alpha_t = mixing_alpha * s(staleness)
@@ -51,6 +64,8 @@ class AsyncConfig:
             exponential (see :mod:`fedasync_lib.staleness`).
         poly_a: exponent of the polynomial rule (1 + s)^-a.
         hinge_a, hinge_b: slope and threshold of the hinge rule.
+        buffer_size, server_lr: FedBuff's buffer of updates and its server
+            learning rate (Nguyen et al. 2022); FedAvg uses neither.
 
     Data and evaluation:
         dataset: ``"synthetic"`` (the tutorial's task) or ``"digits"``
@@ -81,6 +96,10 @@ class AsyncConfig:
     mean_latency: float = 1.0
     heterogeneity: float = 0.75
     jitter: float = 0.2
+    staleness_policy: str = "drop"
+    apply_time: float = 0.0
+    update_order: str = "arrival"
+    client_order: str = "random"
 
     # Aggregation.
     mixing: str = "fedasync"
@@ -90,6 +109,8 @@ class AsyncConfig:
     poly_a: float = 0.5
     hinge_a: float = 10.0
     hinge_b: int = 4
+    buffer_size: int = 10
+    server_lr: float = 1.0
 
     # Data and evaluation.
     dataset: str = "synthetic"
@@ -117,6 +138,10 @@ class AsyncConfig:
         _check_float(self, "mean_latency", 0.0, 1e6, low_open=True)
         _check_float(self, "heterogeneity", 0.0, 5.0)
         _check_float(self, "jitter", 0.0, 5.0)
+        _check_choice(self, "staleness_policy", STALENESS_POLICIES)
+        _check_float(self, "apply_time", 0.0, 1e6)
+        _check_choice(self, "update_order", UPDATE_ORDERS)
+        _check_choice(self, "client_order", CLIENT_ORDERS)
 
         _check_choice(self, "mixing", MIXING_RULES)
         _check_float(self, "mixing_alpha", 0.0, 1.0, low_open=True)
@@ -125,6 +150,8 @@ class AsyncConfig:
         _check_float(self, "poly_a", 0.0, 100.0)
         _check_float(self, "hinge_a", 0.0, 1e6)
         _check_int(self, "hinge_b", 0, 1_000_000)
+        _check_int(self, "buffer_size", 1, 10_000)
+        _check_float(self, "server_lr", 0.0, 100.0, low_open=True)
 
         _check_choice(self, "dataset", DATASETS)
         _check_int(self, "samples_per_client", 1, 1_000_000)

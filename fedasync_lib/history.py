@@ -81,6 +81,12 @@ class History:
         acc = self.column("accuracy", "evals")
         return float(np.mean(np.abs(np.diff(acc[len(acc) // 2:]))))
 
+    def jain_index(self, applied_only: bool = True) -> float:
+        """Jain's fairness index of the clients' contributions, (sum x)^2 / (n sum x^2):
+        1 when every client contributed equally, 1/n when one client did everything."""
+        x = self.contributions(applied_only).astype(float)
+        return float(x.sum() ** 2 / (len(x) * (x ** 2).sum())) if x.any() else 0.0
+
     def time_to_accuracy(self, target: float) -> Optional[float]:
         """Virtual time of the first evaluation at or above ``target``, else None."""
         for e in self.evals:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from .clients import AsyncClient, make_clients
 from .config import AsyncConfig
 from .data import FederatedData, make_federated_data
 from .history import History
 from .model import AsyncModel
+from .fedavg import FedAvgServer
+from .fedbuff import FedBuffServer
 from .server import AsyncServer
 
 
@@ -36,7 +38,25 @@ def build(config: AsyncConfig, data: Optional[FederatedData] = None) -> Setup:
     return Setup(config, data, make_clients(config, data.clients), AsyncModel(config))
 
 
-def run_fedasync(config: AsyncConfig, data: Optional[FederatedData] = None) -> History:
-    """Simulate FedAsync with ``config`` and return its :class:`History`."""
+def run_fedasync(config: AsyncConfig, data: Optional[FederatedData] = None,
+                 **hooks: Any) -> History:
+    """Simulate FedAsync with ``config`` and return its :class:`History`.
+
+    ``hooks`` go to :class:`AsyncServer`: ``scheduler``, ``mixing_rule``,
+    ``accept``, ``may_start``.
+    """
     setup = build(config, data)
-    return AsyncServer(setup.model, setup.clients, setup.data.test, config).train()
+    return AsyncServer(setup.model, setup.clients, setup.data.test, config, **hooks).train()
+
+
+def run_fedbuff(config: AsyncConfig, data: Optional[FederatedData] = None,
+                **hooks: Any) -> History:
+    """Simulate FedBuff (buffer of ``config.buffer_size``, server step ``config.server_lr``)."""
+    setup = build(config, data)
+    return FedBuffServer(setup.model, setup.clients, setup.data.test, config, **hooks).train()
+
+
+def run_fedavg(config: AsyncConfig, data: Optional[FederatedData] = None) -> History:
+    """Simulate synchronous FedAvg: rounds of ``config.concurrency`` clients."""
+    setup = build(config, data)
+    return FedAvgServer(setup.model, setup.clients, setup.data.test, config).train()

@@ -10,7 +10,9 @@ Asynchronous training starts a new job the moment one finishes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import List, Sequence, Tuple
+
+import numpy as np
 
 from . import seeding
 from .clients import draw_mean_latencies, job_latency
@@ -23,6 +25,21 @@ class Job:
     client_id: int
     start: float
     end: float
+
+
+def draw_round(num_clients: int, size: int, latency: Sequence[float], jitter: float,
+               gen: np.random.Generator) -> List[Tuple[int, float]]:
+    """One synchronous round: ``size`` distinct clients, each with its job's duration.
+
+    Draws in the same order as the asynchronous scheduler (a client, then its
+    job time), so at one client per round both see the same sequence.
+    """
+    free = list(range(num_clients))
+    picks = []
+    for _ in range(size):
+        client = free.pop(int(gen.integers(len(free))))
+        picks.append((client, job_latency(latency[client], jitter, gen)))
+    return picks
 
 
 def sync_rounds(config: AsyncConfig, num_jobs: int) -> List[Job]:
@@ -39,11 +56,9 @@ def sync_rounds(config: AsyncConfig, num_jobs: int) -> List[Job]:
     jobs: List[Job] = []
     now = 0.0
     while len(jobs) < num_jobs:
-        free = list(range(config.num_clients))
-        for _ in range(config.concurrency):
-            client = free.pop(int(gen.integers(len(free))))
-            jobs.append(Job(client, now, now + job_latency(latency[client], config.jitter, gen)))
-        now = max(j.end for j in jobs[-config.concurrency:])
+        picks = draw_round(config.num_clients, config.concurrency, latency, config.jitter, gen)
+        jobs.extend(Job(c, now, now + d) for c, d in picks)
+        now = max(j.end for j in jobs[-len(picks):])
     return jobs[:num_jobs]
 
 

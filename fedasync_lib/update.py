@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from .model import State
 
@@ -23,6 +24,7 @@ class Update:
     start_time: float = 0.0  # virtual seconds, when the client got the model
     arrival_time: float = 0.0  # virtual seconds, when the update reached the server
     train_loss: float = float("nan")  # the client's loss on its own data after training
+    base_state: Optional[State] = None  # the model the client started from, if kept
 
     def staleness(self, current_version: int) -> int:
         """Server versions applied since this update's base model: v - base_version."""

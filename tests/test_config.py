@@ -35,6 +35,12 @@ BAD_VALUES = {
     "test_size": [0],
     "dirichlet_alpha": [0.0, -1.0, math.inf],
     "eval_every": [0, -20],
+    "staleness_policy": ["block", None],
+    "apply_time": [-1.0, math.nan],
+    "update_order": ["lifo", None],
+    "client_order": ["slowest", 3],
+    "buffer_size": [0, 2.5],
+    "server_lr": [0.0, -1.0, 101.0],
 }
 
 

@@ -1,0 +1,183 @@
+"""Bounded staleness (drop and wait), the scheduler, custom mixing rules,
+FedBuff and synchronous FedAvg."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fedasync_lib import AsyncConfig, run_fedasync, run_fedavg, run_fedbuff
+from fedasync_lib import bounded
+from fedasync_lib.scheduling import Scheduler
+from fedasync_lib.simulation import build
+from fedasync_lib.training import LocalJob, train_jobs
+
+HET = AsyncConfig(concurrency=10, heterogeneity=1.5, num_updates=150)
+
+
+# --- bounded staleness -------------------------------------------------------------
+def test_accept_is_inclusive_and_none_means_unbounded():
+    assert bounded.accept(3, 3) and not bounded.accept(4, 3)
+    assert bounded.accept(10**6, None)
+
+
+def test_may_start_compares_with_the_oldest_job_in_flight():
+    assert bounded.may_start(version=13, in_flight_base_versions=[10, 12], max_staleness=3)
+    assert not bounded.may_start(version=14, in_flight_base_versions=[12, 10], max_staleness=3)
+    assert bounded.may_start(version=99, in_flight_base_versions=[], max_staleness=0)
+    assert bounded.may_start(version=99, in_flight_base_versions=[0], max_staleness=None)
+
+
+def test_wait_policy_drops_nothing_bounds_staleness_and_costs_time():
+    bound = 3
+    drop = run_fedasync(HET.replace(max_staleness=bound))
+    wait = run_fedasync(HET.replace(max_staleness=bound, staleness_policy="wait"))
+    assert drop.num_rejected > 0 and wait.num_rejected == 0
+    assert wait.column("staleness").max() <= bound + HET.concurrency - 1
+    assert wait.column("staleness").max() < drop.column("staleness").max()
+    assert wait.virtual_time > drop.virtual_time  # clients waited
+    starts, ends = wait.column("start_time"), wait.column("time")
+    busy = max(((starts <= t) & (ends > t)).sum() for t in ends)
+    assert busy <= HET.concurrency
+
+
+def test_wait_policy_with_bound_zero_allows_only_the_jobs_already_in_flight():
+    h = run_fedasync(HET.replace(max_staleness=0, staleness_policy="wait", num_updates=60))
+    assert h.column("staleness").max() <= HET.concurrency - 1
+    assert h.num_rejected == 0
+
+
+def test_learner_bound_hooks_are_used():
+    seen = []
+
+    def accept_nothing_stale(staleness, max_staleness):
+        seen.append(staleness)
+        return staleness == 0
+
+    h = run_fedasync(HET.replace(num_updates=60), accept=accept_nothing_stale)
+    assert len(seen) == 60
+    assert np.all((h.column("alpha") > 0) == (h.column("staleness") == 0))
+
+
+# --- scheduling -------------------------------------------------------------------------
+def test_scheduler_update_orders():
+    fifo, fresh = Scheduler("arrival"), Scheduler("freshest")
+    for name, arrival, base in [("a", 1.0, 5), ("b", 2.0, 9), ("c", 3.0, 7), ("d", 3.0, 9)]:
+        fifo.push_update(name, arrival, base)
+        fresh.push_update(name, arrival, base)
+    assert [fifo.pop_update() for _ in range(4)] == ["a", "b", "c", "d"]
+    assert [fresh.pop_update() for _ in range(4)] == ["b", "d", "c", "a"]
+
+
+def test_scheduler_client_orders():
+    latency, delivered = [3.0, 1.0, 2.0, 0.5], [4, 0, 0, 9]
+    gen = np.random.default_rng(0)
+    assert Scheduler(client_order="fastest").pick_client([0, 1, 2], latency, delivered, gen) == 1
+    assert Scheduler(client_order="fewest").pick_client([0, 2, 3], latency, delivered, gen) == 2
+    picks = {Scheduler().pick_client([0, 2, 3], latency, delivered, gen) for _ in range(50)}
+    assert picks == {0, 2, 3}
+    with pytest.raises(ValueError, match="client_order='slowest'"):
+        Scheduler(client_order="slowest")
+
+
+def test_update_order_decides_which_waiting_update_goes_first():
+    cfg = HET.replace(apply_time=0.08, max_staleness=None)
+    fifo = run_fedasync(cfg)
+    fresh = run_fedasync(cfg.replace(update_order="freshest"))
+    waits = fifo.column("applied_time") - fifo.column("time")
+    assert waits.max() > 0 and np.all(waits >= 0)
+    assert np.all(np.diff(fifo.column("time")) >= 0)  # first come, first served
+    overtaken = 0
+    for a, b in zip(fresh.updates, fresh.updates[1:]):
+        if b["time"] <= a["applied_time"]:  # b was already waiting when a was chosen
+            assert a["base_version"] >= b["base_version"]
+            overtaken += b["time"] < a["time"]
+    assert overtaken > 0
+    # Whatever the order, waiting updates are applied at the same versions:
+    # the mean staleness cannot change, only its spread.
+    assert fresh.column("staleness").mean() == pytest.approx(fifo.column("staleness").mean(), rel=0.1)
+    assert fresh.column("staleness").std() > fifo.column("staleness").std()
+
+
+def test_fewest_first_is_fairer_than_fastest_first():
+    cfg = HET.replace(concurrency=5, num_updates=200, max_staleness=None)
+    jain = {order: run_fedasync(cfg.replace(client_order=order)).jain_index()
+            for order in ("fastest", "random", "fewest")}
+    assert jain["fastest"] < jain["random"] < jain["fewest"]
+
+
+# --- custom mixing --------------------------------------------------------------------
+def test_mixing_rule_sets_alpha_and_bad_values_are_reported():
+    h = run_fedasync(HET.replace(num_updates=50, max_staleness=None),
+                     mixing_rule=lambda ctx: 0.3 / (1 + ctx.staleness))
+    np.testing.assert_allclose(h.column("alpha"), 0.3 / (1 + h.column("staleness")))
+    with pytest.raises(ValueError, match=r"alpha=1\.5"):
+        run_fedasync(HET.replace(num_updates=5), mixing_rule=lambda ctx: 1.5)
+
+
+# --- FedBuff ----------------------------------------------------------------------------
+def test_fedbuff_steps_once_per_full_buffer_with_staleness_scaled_weights():
+    cfg = HET.replace(buffer_size=4, server_lr=2.0, max_staleness=None)
+    h = run_fedbuff(cfg)
+    assert h.algorithm == "fedbuff"
+    versions = h.column("version")
+    np.testing.assert_array_equal(versions, np.arange(1, len(versions) + 1) // 4)
+    np.testing.assert_allclose(h.column("alpha"), 2.0 / (4 * np.sqrt(1 + h.column("staleness"))))
+    assert h.final_accuracy > 0.3
+
+
+def test_fedbuff_step_is_the_mean_of_scaled_deltas():
+    cfg = AsyncConfig(buffer_size=2, server_lr=1.5, concurrency=2, num_updates=2, max_staleness=None)
+    setup = build(cfg)
+    from fedasync_lib.fedbuff import FedBuffServer
+    from fedasync_lib.update import Update
+    server = FedBuffServer(setup.model, setup.clients, setup.data.test, cfg)
+    x0 = server.state
+    jobs = [LocalJob(i, i, 0, x0) for i in range(2)]
+    outs = train_jobs(jobs, setup.data.clients, seed=cfg.seed, learning_rate=cfg.learning_rate,
+                      batch_size=cfg.batch_size, local_epochs=cfg.local_epochs, num_classes=10)
+    server.apply(Update(outs[0][0], 0, 0, 200, base_state=x0), staleness=0, time=0.0)
+    assert server.version == 0 and server.state is x0
+    server.apply(Update(outs[1][0], 1, 0, 200, base_state=x0), staleness=3, time=0.0)
+    assert server.version == 1
+    for k in x0:
+        expected = x0[k] + 1.5 * ((outs[0][0][k] - x0[k]) + (outs[1][0][k] - x0[k]) / 2.0) / 2
+        torch.testing.assert_close(server.state[k], expected)
+
+
+# --- FedAvg -------------------------------------------------------------------------------
+def test_fedavg_rounds_wait_for_the_slowest_and_have_no_staleness():
+    cfg = HET.replace(num_updates=95, eval_every=10)
+    h = run_fedavg(cfg)
+    assert h.algorithm == "fedavg" and np.all(h.column("staleness") == 0)
+    assert len(h.updates) == 95 and h.column("version").max() == 10  # 9 rounds of 10, one of 5
+    for v in range(1, 11):
+        rnd = [u for u in h.updates if u["version"] == v]
+        assert len({u["start_time"] for u in rnd}) == 1
+        assert all(u["applied_time"] == max(r["time"] for r in rnd) for u in rnd)
+        assert sum(u["alpha"] for u in rnd) == pytest.approx(1.0)
+    assert [e["update"] for e in h.evals] == list(range(0, 91, 10)) + [95]
+
+
+def test_fedavg_with_one_client_per_round_equals_fedasync_replacing_the_model():
+    cfg = AsyncConfig(concurrency=1, num_updates=30, staleness="constant", mixing_alpha=1.0)
+    sync, fedasync = run_fedavg(cfg), run_fedasync(cfg)
+    assert [u["client_id"] for u in sync.updates] == [u["client_id"] for u in fedasync.updates]
+    np.testing.assert_allclose(sync.column("time"), fedasync.column("time"))
+    np.testing.assert_allclose(sync.column("accuracy", "evals"), fedasync.column("accuracy", "evals"),
+                               atol=1e-6)
+
+
+def test_fedavg_is_much_slower_than_async_under_heterogeneity():
+    cfg = AsyncConfig(dataset="digits", learning_rate=0.1, heterogeneity=2.0, concurrency=10,
+                      staleness="polynomial", max_staleness=None)
+    assert run_fedavg(cfg).virtual_time > 10 * run_fedasync(cfg).virtual_time
+
+
+def test_work_counts_client_seconds_of_arrived_jobs():
+    for run in (run_fedasync, run_fedavg, run_fedbuff):
+        h = run(HET.replace(num_updates=40, eval_every=40))
+        durations = h.column("time") - h.column("start_time")
+        assert h.evals[-1]["work"] == pytest.approx(durations.sum())
+        assert math.isfinite(h.final_accuracy)
