@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import numpy as np
 
@@ -64,6 +64,9 @@ class AsyncClient:
         return Update(new_state, self.client_id, version, len(self.dataset), train_loss=loss)
 
 
-def make_clients(config: AsyncConfig, datasets: List[AsyncDataset]) -> List[AsyncClient]:
-    latencies = draw_mean_latencies(config)
+def make_clients(config: AsyncConfig, datasets: List[AsyncDataset],
+                 latencies: Optional[np.ndarray] = None) -> List[AsyncClient]:
+    """One client per dataset, with the given typical job times or ones drawn from ``config``."""
+    if latencies is None:
+        latencies = draw_mean_latencies(config)
     return [AsyncClient(i, d, config, latencies[i]) for i, d in enumerate(datasets)]

@@ -129,10 +129,16 @@ def partition_dirichlet(labels: np.ndarray, num_clients: int, alpha: float,
 
 @dataclass
 class FederatedData:
-    """Each client's training data, and the server's held-out test set."""
+    """Each client's training data, and the server's held-out test set.
+
+    ``latencies`` optionally fixes each client's typical job time, for
+    experiments that tie speed to data (for example, slow clients holding the
+    classes that fast clients lack); otherwise speeds are drawn from the config.
+    """
 
     clients: List[AsyncDataset]
     test: AsyncDataset
+    latencies: Optional[np.ndarray] = None
 
     @property
     def sizes(self) -> np.ndarray:

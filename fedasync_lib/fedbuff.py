@@ -21,7 +21,7 @@ effective weight eta / (K sqrt(1 + staleness)).
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import Callable, List, Optional, Tuple
 
 import torch
 
@@ -29,24 +29,38 @@ from .model import State
 from .server import AsyncServer
 from .update import Update
 
+BufferStep = Callable[[State, List[Tuple[State, int]], float], State]
+
+
+def fedbuff_step(server_state: State, buffered: List[Tuple[State, int]], server_lr: float) -> State:
+    """One FedBuff server step from a full buffer of ``(delta, staleness)`` pairs:
+
+        x_new = x + server_lr * (1/K) * sum_i delta_i / sqrt(1 + staleness_i)
+
+    Returns a new state; the inputs are left unchanged.
+    """
+    weights = [1.0 / math.sqrt(1.0 + s) for _, s in buffered]
+    return {k: server_state[k] + server_lr * sum(w * delta[k] for w, (delta, _) in
+                                                 zip(weights, buffered)) / len(buffered)
+            for k in server_state}
+
 
 class FedBuffServer(AsyncServer):
     algorithm = "fedbuff"
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, buffer_step: Optional[BufferStep] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.buffer: List[State] = []
+        self.buffer: List[Tuple[State, int]] = []
+        self.buffer_step = buffer_step or fedbuff_step
 
     def apply(self, update: Update, staleness: int, time: float) -> float:
         if not self.aggregator.accepts(staleness):
             return 0.0
         cfg = self.config
-        weight = 1.0 / math.sqrt(1.0 + staleness)
-        self.buffer.append({k: (update.state_dict[k] - update.base_state[k]) * weight
-                            for k in self.state})
+        delta = {k: update.state_dict[k] - update.base_state[k] for k in self.state}
+        self.buffer.append((delta, staleness))
         if len(self.buffer) == cfg.buffer_size:
-            self.state = {k: self.state[k] + cfg.server_lr * torch.stack(
-                [delta[k] for delta in self.buffer]).mean(dim=0) for k in self.state}
+            self.state = self.buffer_step(self.state, self.buffer, cfg.server_lr)
             self.version += 1
             self.buffer = []
-        return cfg.server_lr * weight / cfg.buffer_size
+        return cfg.server_lr / (cfg.buffer_size * math.sqrt(1.0 + staleness))

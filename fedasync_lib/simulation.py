@@ -35,7 +35,7 @@ def build(config: AsyncConfig, data: Optional[FederatedData] = None) -> Setup:
     if len(data.clients) != config.num_clients:
         raise ValueError(f"data has {len(data.clients)} clients, expected "
                          f"num_clients={config.num_clients}")
-    return Setup(config, data, make_clients(config, data.clients), AsyncModel(config))
+    return Setup(config, data, make_clients(config, data.clients, data.latencies), AsyncModel(config))
 
 
 def run_fedasync(config: AsyncConfig, data: Optional[FederatedData] = None,
@@ -51,7 +51,10 @@ def run_fedasync(config: AsyncConfig, data: Optional[FederatedData] = None,
 
 def run_fedbuff(config: AsyncConfig, data: Optional[FederatedData] = None,
                 **hooks: Any) -> History:
-    """Simulate FedBuff (buffer of ``config.buffer_size``, server step ``config.server_lr``)."""
+    """Simulate FedBuff (buffer of ``config.buffer_size``, server step ``config.server_lr``).
+
+    ``hooks`` are those of :func:`run_fedasync`, plus ``buffer_step``.
+    """
     setup = build(config, data)
     return FedBuffServer(setup.model, setup.clients, setup.data.test, config, **hooks).train()
 

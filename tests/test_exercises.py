@@ -1,0 +1,213 @@
+"""Each checker passes the reference implementation, reports a stub as not written,
+and rejects plausible wrong answers with a message that names the mistake."""
+
+import heapq
+import itertools
+import math
+
+import pytest
+
+from fedasync_lib import adaptive, bounded
+from fedasync_lib.exercises import (check_exercise_1, check_exercise_2, check_exercise_3,
+                                    check_exercise_4, pick)
+from fedasync_lib.fedbuff import fedbuff_step
+from fedasync_lib.scheduling import Scheduler
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def run(check, *args, capsys):
+    ok = check(*args)
+    return ok, capsys.readouterr().out
+
+
+# --- Exercise 1 --------------------------------------------------------------------
+def test_ex1_reference_passes(capsys):
+    ok, out = run(check_exercise_1, bounded.accept, bounded.may_start, capsys=capsys)
+    assert ok and "all 9 checks passed" in out
+
+
+def test_ex1_stub_is_not_written(capsys):
+    ok, out = run(check_exercise_1, stub, stub, capsys=capsys)
+    assert not ok and "not written yet" in out
+
+
+@pytest.mark.parametrize("accept,may_start,phrase", [
+    (lambda s, m: m is None or s < m, bounded.may_start, "bound is inclusive"),
+    (lambda s, m: s <= m, bounded.may_start, "None means there is no bound"),
+    (lambda s, m: True, bounded.may_start, "is dropped"),
+    (bounded.accept, lambda v, bases, m: m is None or not bases or v - max(bases) <= m, "OLDEST job"),
+    (bounded.accept, lambda v, bases, m: m is None or not bases or v - bases[0] <= m, "OLDEST job"),
+    (bounded.accept, lambda v, bases, m: m is None or v - min(bases) <= m, "nobody to wait for"),
+    (bounded.accept, lambda v, bases, m: m is None or not bases or v - min(bases) < m, "inclusive"),
+])
+def test_ex1_wrong_answers_are_explained(accept, may_start, phrase, capsys):
+    ok, out = run(check_exercise_1, accept, may_start, capsys=capsys)
+    assert not ok and phrase in out
+
+
+# --- Exercise 2 --------------------------------------------------------------------
+class FifoAlways(Scheduler):
+    """Ignores the priority: always first come, first served."""
+
+    def push_update(self, job, arrival_time, base_version):
+        super().push_update(job, arrival_time, base_version) if self.update_order == "arrival" \
+            else heapq.heappush(self._heap, (arrival_time, next(self._arrivals), job))
+
+
+class StalestFirst(Scheduler):
+    def push_update(self, job, arrival_time, base_version):
+        key = arrival_time if self.update_order == "arrival" else base_version
+        heapq.heappush(self._heap, (key, next(self._arrivals), job))
+
+
+class NoTieBreak(Scheduler):
+    def push_update(self, job, arrival_time, base_version):
+        key = arrival_time if self.update_order == "arrival" else -base_version
+        heapq.heappush(self._heap, (key, job, job))
+
+
+class SlowestFirst(Scheduler):
+    def pick_client(self, idle, latency, delivered, gen):
+        if self.client_order == "fastest":
+            return max(idle, key=lambda c: latency[c])
+        return super().pick_client(idle, latency, delivered, gen)
+
+
+class FastestOverall(Scheduler):
+    """Picks the fastest client even when it is busy."""
+
+    def pick_client(self, idle, latency, delivered, gen):
+        if self.client_order == "fastest":
+            return min(range(len(latency)), key=lambda c: latency[c])
+        return super().pick_client(idle, latency, delivered, gen)
+
+
+class AlwaysFirstIdle(Scheduler):
+    def pick_client(self, idle, latency, delivered, gen):
+        return idle[0] if self.client_order == "random" else super().pick_client(idle, latency, delivered, gen)
+
+
+class FewestIgnoresCounts(Scheduler):
+    def pick_client(self, idle, latency, delivered, gen):
+        return idle[0] if self.client_order == "fewest" else super().pick_client(idle, latency, delivered, gen)
+
+
+def test_ex2_reference_passes(capsys):
+    ok, out = run(check_exercise_2, Scheduler, capsys=capsys)
+    assert ok and "checks passed" in out
+
+
+def test_ex2_stub_is_not_written(capsys):
+    class Stub:
+        def __init__(self, update_order, client_order):
+            pass
+        push_update = pop_update = pick_client = __len__ = stub
+    ok, out = run(check_exercise_2, Stub, capsys=capsys)
+    assert not ok and "not written yet" in out
+
+
+@pytest.mark.parametrize("cls,phrase", [
+    (FifoAlways, "still pops in arrival order"),
+    (StalestFirst, "stalest update first"),
+    (NoTieBreak, "tie-breaker"),
+    (SlowestFirst, "smallest typical job time"),
+    (FastestOverall, "is faster but busy"),
+    (AlwaysFirstIdle, "about equally often"),
+    (FewestIgnoresCounts, "fewest updates"),
+])
+def test_ex2_wrong_answers_are_explained(cls, phrase, capsys):
+    ok, out = run(check_exercise_2, cls, capsys=capsys)
+    assert not ok and phrase in out
+
+
+# --- Exercise 3 --------------------------------------------------------------------
+def test_ex3_reference_passes(capsys):
+    ok, out = run(check_exercise_3, adaptive.staleness_and_distance(), capsys=capsys)
+    assert ok and "checks passed" in out
+
+
+def test_ex3_stub_is_not_written(capsys):
+    ok, out = run(check_exercise_3, stub, capsys=capsys)
+    assert not ok and "not written yet" in out
+
+
+def grows_with_staleness(ctx):
+    return min(ctx.config.mixing_alpha, 0.1 * (1 + ctx.staleness))
+
+
+def trusts_far_models_more(ctx):
+    d = adaptive.model_distance(ctx.update.state_dict, ctx.server_state)
+    return ctx.config.mixing_alpha * (1 + ctx.staleness) ** -0.5 * min(1.0, 0.1 + d) / 1.1
+
+
+def above_alpha(ctx):
+    d = adaptive.model_distance(ctx.update.state_dict, ctx.server_state)
+    return (1 + ctx.staleness) ** -0.5 * min(1.0, 0.1 / max(d, 1e-9))
+
+
+@pytest.mark.parametrize("rule,phrase", [
+    (grows_with_staleness, "must not grow with staleness"),
+    (adaptive.staleness_only(), "ignores the second signal"),
+    (trusts_far_models_more, "must not get MORE weight"),
+    (above_alpha, "between 0 and mixing_alpha"),
+    (lambda ctx: ctx.config.mixing_alpha, "does not react to staleness"),
+    (lambda ctx: math.nan, "between 0 and mixing_alpha"),
+])
+def test_ex3_wrong_answers_are_explained(rule, phrase, capsys):
+    ok, out = run(check_exercise_3, rule, capsys=capsys)
+    assert not ok and phrase in out
+
+
+# --- Exercise 4 --------------------------------------------------------------------
+def test_ex4_reference_passes(capsys):
+    ok, out = run(check_exercise_4, fedbuff_step, capsys=capsys)
+    assert ok and "all 3 checks passed" in out
+
+
+def test_ex4_stub_is_not_written(capsys):
+    ok, out = run(check_exercise_4, stub, capsys=capsys)
+    assert not ok and "not written yet" in out
+
+
+def no_scaling(x, buf, lr):
+    return {k: x[k] + lr * sum(d[k] for d, _ in buf) / len(buf) for k in x}
+
+
+def summed(x, buf, lr):
+    return {k: x[k] + lr * sum(d[k] / math.sqrt(1 + s) for d, s in buf) for k in x}
+
+
+def linear_scaling(x, buf, lr):
+    return {k: x[k] + lr * sum(d[k] / (1 + s) for d, s in buf) / len(buf) for k in x}
+
+
+def no_server_lr(x, buf, lr):
+    return {k: x[k] + sum(d[k] / math.sqrt(1 + s) for d, s in buf) / len(buf) for k in x}
+
+
+def in_place(x, buf, lr):
+    for k in x:
+        x[k] += lr * sum(d[k] / math.sqrt(1 + s) for d, s in buf) / len(buf)
+    return x
+
+
+@pytest.mark.parametrize("step,phrase", [
+    (no_scaling, "no staleness scaling"),
+    (summed, "a sum instead of a mean"),
+    (linear_scaling, "1 / (1 + staleness)"),
+    (no_server_lr, "no server learning rate"),
+    (in_place, "changed its inputs in place"),
+    (lambda x, buf, lr: [1, 2], "must return a state dict"),
+])
+def test_ex4_wrong_answers_are_explained(step, phrase, capsys):
+    ok, out = run(check_exercise_4, step, capsys=capsys)
+    assert not ok and phrase in out
+
+
+def test_pick_prefers_learner_only_when_passed(capsys):
+    assert pick("mine", "ref", True) == "mine"
+    assert pick("mine", "ref", False) == "ref"
+    assert "reference" in capsys.readouterr().out
