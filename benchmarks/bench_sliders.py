@@ -25,7 +25,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from fedasync_lib import lesson, plots  # noqa: E402
+from fedasync_lib import adaptive, experiments, lesson, plots  # noqa: E402
 
 
 def render(fig) -> None:
@@ -46,6 +46,19 @@ DEMOS: Dict[str, Callable[[int], None]] = {
             lesson.weighting_demo("exponential", 0.6 + 0.01 * i, 0.5, 10.0, 4), log_time=True)),
     "4.1 mixing run (alpha, learning rate)":
         lambda i: render(plots.plot_convergence(lesson.mixing_demo(0.5 + 0.01 * i, 0.1))),
+    "Exercise 1: both policies at one bound (max_staleness)":
+        lambda i: render(plots.plot_convergence(
+            {p: experiments.bound_run(p, 21 + i).history for p in ("drop", "wait")}, log_time=True)),
+    "Exercise 2: one scheduler (two dropdowns, 6 choices)":
+        lambda i: render(plots.plot_scheduling([experiments.scheduling_run(
+            ("arrival", "freshest")[i % 2], ("random", "fastest", "fewest")[i % 3],
+            experiments.SCHEDULING.replace(seed=100 + i))])),
+    "Exercise 3: three mixing rules (heterogeneity)":
+        lambda i: render(plots.plot_convergence(experiments.mixing_rules_run(
+            0.3 + 0.05 * i, {"fixed alpha": None, "staleness": adaptive.staleness_only(),
+                             "staleness + distance": adaptive.staleness_and_distance()}))),
+    "Exercise 4: FedAvg, FedAsync, FedBuff (heterogeneity)":
+        lambda i: render(plots.plot_sync_vs_async(experiments.sync_vs_async(0.3 + 0.05 * i), 0.9)),
 }
 
 

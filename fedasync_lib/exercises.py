@@ -177,7 +177,7 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> bool:
 
 
 # --- Exercise 3: adaptive mixing ---------------------------------------------------------------
-def _context(staleness: int, distance: float, alpha: float) -> MixingContext:
+def example_context(staleness: int, distance: float, alpha: float) -> MixingContext:
     """A mixing context whose client model lies at relative ``distance`` from the server's."""
     server = {"w": torch.ones(8), "b": torch.zeros(2)}
     norm = math.sqrt(8.0)
@@ -200,7 +200,7 @@ def check_exercise_3(rule: Callable[[MixingContext], float]) -> bool:
         grid = {}
         for t in stalenesses:
             for d in distances:
-                got = _call(fb, rule, _context(t, d, alpha), what=f"your rule at staleness {t}, distance {d}")
+                got = _call(fb, rule, example_context(t, d, alpha), what=f"your rule at staleness {t}, distance {d}")
                 if got is None:
                     return fb.report()
                 ok = isinstance(got, (int, float)) and math.isfinite(got) and 0.0 <= got <= alpha + 1e-12

@@ -45,6 +45,7 @@ SLIDERS: Dict[str, tuple] = {
     "hinge_b": (0, 30, 1),
     "mixing_alpha": (0.05, 1.0, 0.05),
     "learning_rate": (0.01, 10.0, 0.01),
+    "max_staleness": (0, 40, 1),
 }
 
 WEIGHTINGS = ("constant", "polynomial", "hinge", "exponential")

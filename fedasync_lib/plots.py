@@ -243,3 +243,98 @@ def plot_applied_rates(runs: Mapping[str, History], sizes: np.ndarray,
     axes[0].set_ylabel("applied mixing rate alpha_t")
     fig.colorbar(sc, ax=axes, label="client's samples")
     return fig
+
+
+# --- exercises ------------------------------------------------------------------------
+POLICY_COLORS = {"drop": "#D55E00", "wait": "#0072B2"}
+
+
+def plot_bound_sweep(sweep) -> Figure:
+    """Exercise 1: accuracy, work thrown away and virtual time against the bound, per policy.
+
+    ``sweep`` maps a policy to :class:`experiments.BoundResult` rows, the last
+    one unbounded (drawn as a dotted line).
+    """
+    fig, (acc, waste, clock) = plt.subplots(1, 3, figsize=(12, 3.8))
+    for policy, rows in sweep.items():
+        bounded_rows = [r for r in rows if r.max_staleness is not None]
+        x = [r.max_staleness for r in bounded_rows]
+        color = POLICY_COLORS[policy]
+        acc.plot(x, [r.accuracy for r in bounded_rows], marker="o", color=color, label=policy)
+        waste.plot(x, [100 * r.thrown_away for r in bounded_rows], marker="o", color=color, label=policy)
+        clock.plot(x, [r.virtual_time for r in bounded_rows], marker="o", color=color, label=policy)
+    unbounded = sweep["drop"][-1]
+    acc.axhline(unbounded.accuracy, color="black", linestyle=":", label="no bound")
+    clock.axhline(unbounded.virtual_time, color="black", linestyle=":", label="no bound")
+    acc.set_ylabel("test accuracy (last 5 evaluations)")
+    waste.set_ylabel("client work thrown away (%)")
+    clock.set_ylabel("virtual time for all updates (s)")
+    clock.set_yscale("log")
+    for ax in (acc, waste, clock):
+        ax.set_xlabel("max_staleness")
+        ax.legend()
+    return fig
+
+
+def plot_scheduling(results) -> Figure:
+    """Exercise 2: updates per client (fastest first) for each scheduler, and the scores."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    n = len(results[0].history.client_latency)
+    order = np.argsort(results[0].history.client_latency)
+    width = 0.8 / len(results)
+    for i, r in enumerate(results):
+        counts = r.history.contributions(applied_only=False)[order]
+        left.bar(np.arange(n) + (i - (len(results) - 1) / 2) * width, counts, width=width,
+                 label=r.label)
+    left.set_xticks(np.arange(0, n, 2))
+    left.set_xlabel("clients, fastest first (rank)")
+    left.set_ylabel("updates delivered")
+    left.legend(fontsize=8.5)
+    labels = [r.label for r in results]
+    k = np.arange(len(results))
+    right.bar(k - 0.27, [r.jain for r in results], width=0.27, label="Jain's fairness index",
+              color=COLORS["sequential"])
+    right.bar(k, [r.accuracy for r in results], width=0.27, label="test accuracy",
+              color=COLORS["constant"])
+    right.bar(k + 0.27, [r.slow_class_accuracy for r in results], width=0.27,
+              label=f"accuracy on digits {results[0].slow_classes} (slowest clients)",
+              color=COLORS["exponential"])
+    right.set_xticks(k)
+    right.set_xticklabels(labels, rotation=15, fontsize=9)
+    right.set_ylim(0, 1.05)
+    right.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, fontsize=8.5)
+    return fig
+
+
+def plot_sync_vs_async(runs: Mapping[str, History], target: float | None = None) -> Figure:
+    """Exercise 4: accuracy against virtual time (log scale) and against client computation."""
+    fig, (ax_t, ax_w) = plt.subplots(1, 2, sharey=True)
+    for i, (label, h) in enumerate(runs.items()):
+        color = plt.rcParams["axes.prop_cycle"].by_key()["color"][i]
+        _curve(ax_t, h, "time", label, color)
+        _curve(ax_w, h, "work", label, color)
+    ax_t.set_xscale("log")
+    ax_t.set_xlim(left=min(h.evals[1]["time"] for h in runs.values()) * 0.8)
+    ax_t.set_xlabel("virtual time (s, log scale)")
+    ax_w.set_xlabel("client computation (client-seconds of finished jobs)")
+    ax_t.set_ylabel("test accuracy")
+    ax_t.set_ylim(0, 1)
+    if target is not None:
+        for ax in (ax_t, ax_w):
+            ax.axhline(target, color="black", linestyle=":", linewidth=1)
+    ax_w.legend(loc="lower right")
+    return fig
+
+
+def plot_crossover(heterogeneities, times: Mapping[str, list], target: float) -> Figure:
+    """Exercise 4: virtual time to the target accuracy against heterogeneity."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for i, (label, ts) in enumerate(times.items()):
+        ys = [np.nan if t is None else t for t in ts]
+        ax.plot(heterogeneities, ys, marker="o", label=label,
+                color=plt.rcParams["axes.prop_cycle"].by_key()["color"][i])
+    ax.set_yscale("log")
+    ax.set_xlabel("heterogeneity (spread of client speeds)")
+    ax.set_ylabel(f"virtual time to {target:.0%} accuracy (s)")
+    ax.legend()
+    return fig

@@ -65,7 +65,9 @@ class AsyncServer:
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.version = 0
         self.aggregator = AsyncAggregator(config, mixing_rule=mixing_rule, accept=accept)
-        self.scheduler = scheduler or Scheduler(config.update_order, config.client_order)
+        # `is None`, not `or`: an empty scheduler has len() 0 and is falsy.
+        self.scheduler = (scheduler if scheduler is not None
+                          else Scheduler(config.update_order, config.client_order))
         self._may_start = may_start or bounded.may_start
 
     # --- pieces a subclass may replace -------------------------------------------

@@ -181,3 +181,15 @@ def test_work_counts_client_seconds_of_arrived_jobs():
         durations = h.column("time") - h.column("start_time")
         assert h.evals[-1]["work"] == pytest.approx(durations.sum())
         assert math.isfinite(h.final_accuracy)
+
+
+def test_an_empty_custom_scheduler_is_used_not_replaced():
+    calls = []
+
+    class Counting(Scheduler):
+        def pick_client(self, idle, latency, delivered, gen):
+            calls.append(len(idle))
+            return super().pick_client(idle, latency, delivered, gen)
+
+    run_fedasync(HET.replace(num_updates=20), scheduler=Counting())
+    assert len(calls) >= 20

@@ -1,0 +1,184 @@
+"""The experiments of the four exercises: each function returns data,
+:mod:`fedasync_lib.plots` draws it, and every function accepts the learner's
+code in place of the library's reference implementation.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import bounded, seeding
+from .clients import draw_mean_latencies
+from .config import AsyncConfig
+from .data import FederatedData, load_digits_split
+from .history import History
+from .lesson import LESSON, federated_data, simulate
+from .model import logits
+from .scheduling import Scheduler
+from .simulation import build, run_fedasync, run_fedavg, run_fedbuff
+from .server import AsyncServer
+from .timeline import async_jobs, utilization
+
+
+# --- Exercise 1: bounded staleness ---------------------------------------------------------
+@dataclass
+class BoundResult:
+    policy: str  # "drop" or "wait"
+    max_staleness: Optional[int]
+    accuracy: float  # mean test accuracy over the last 5 evaluations
+    thrown_away: float  # share of client-seconds spent on rejected updates
+    idle: float  # share of client slots left idle (clients waiting)
+    virtual_time: float  # until the last update was handled
+    max_seen_staleness: int
+    history: History
+
+
+def bound_run(policy: str, max_staleness: Optional[int], config: AsyncConfig = LESSON,
+              accept: Optional[Callable] = None, may_start: Optional[Callable] = None) -> BoundResult:
+    """One run of ``config`` under a staleness bound enforced by ``policy``."""
+    cfg = config.replace(staleness_policy=policy, max_staleness=max_staleness)
+    hooks = {}
+    if accept is not None and accept is not bounded.accept:
+        hooks["accept"] = accept
+    if may_start is not None and may_start is not bounded.may_start:
+        hooks["may_start"] = may_start
+    h = run_fedasync(cfg, federated_data(cfg), **hooks) if hooks else simulate(cfg)
+    durations = h.column("time") - h.column("start_time")
+    rejected = h.column("alpha") == 0
+    busy = utilization(async_jobs(h), cfg.concurrency, h.virtual_time)
+    return BoundResult(policy, max_staleness, h.tail_accuracy(),
+                       float(durations[rejected].sum() / durations.sum()), max(0.0, 1.0 - busy),
+                       h.virtual_time, int(h.column("staleness").max()), h)
+
+
+def bound_sweep(bounds: Sequence[int], config: AsyncConfig = LESSON, accept=None,
+                may_start=None) -> Dict[str, List[BoundResult]]:
+    """``bound_run`` for each bound and both policies, plus the unbounded run."""
+    return {policy: [bound_run(policy, b, config, accept, may_start) for b in bounds]
+            + [bound_run(policy, None, config, accept, may_start)]
+            for policy in ("drop", "wait")}
+
+
+# --- Exercise 2: priority scheduling ----------------------------------------------------------
+#: Exercise 2's experiment: the digits split by label, with slow clients
+#: holding the high digits that the fast clients lack; five clients train at
+#: once, so the scheduler decides who is next, and applying an update takes
+#: the server a little time, so updates queue.
+SCHEDULING = LESSON.replace(concurrency=5, heterogeneity=1.0, dirichlet_alpha=None,
+                            staleness="polynomial", mixing_alpha=0.6, apply_time=0.05,
+                            num_updates=300, eval_every=20)
+
+
+@functools.lru_cache(maxsize=4)
+def speed_skewed_digits(config: AsyncConfig = SCHEDULING) -> FederatedData:
+    """Digits sorted by label into ``num_clients`` shards: client k holds about
+    ``10 / num_clients`` neighbouring digits, and the clients' speeds, drawn as
+    usual, are sorted so that client 0 (digit 0) is the fastest and the last
+    client (digit 9) the slowest."""
+    train, test = load_digits_split(config.seed)
+    order = np.argsort(train.y.numpy(), kind="stable")
+    shards = np.array_split(order, config.num_clients)
+    latencies = np.sort(draw_mean_latencies(config))
+    return FederatedData([train.subset(np.sort(s)) for s in shards], test, latencies)
+
+
+@dataclass
+class SchedulingResult:
+    label: str
+    history: History
+    jain: float  # Jain's index of updates delivered
+    fastest_decile: int  # updates delivered by the fastest 10 % of clients
+    slowest_decile: int
+    accuracy: float
+    slow_class_accuracy: float  # test accuracy on the digits the slowest fifth of clients hold
+    slow_classes: List[int]
+
+
+def scheduling_run(update_order: str, client_order: str, config: AsyncConfig = SCHEDULING,
+                   scheduler_class: Callable[..., object] = Scheduler) -> SchedulingResult:
+    """One run of Exercise 2's experiment with a given scheduler."""
+    data = speed_skewed_digits(config)
+    setup = build(config, data)
+    server = AsyncServer(setup.model, setup.clients, data.test, config,
+                         scheduler=scheduler_class(update_order, client_order))
+    h = server.train()
+    delivered = h.contributions(applied_only=False)
+    n = max(1, config.num_clients // 10)
+    by_speed = np.argsort(data.latencies)
+    slowest_fifth = by_speed[-max(1, config.num_clients // 5):]
+    slow_classes = sorted(set().union(*(data.clients[c].y.tolist() for c in slowest_fifth)))
+    mask = torch.isin(data.test.y, torch.tensor(slow_classes))
+    with torch.no_grad():
+        pred = logits(server.state, data.test.x[mask]).argmax(1)
+    slow_acc = float((pred == data.test.y[mask]).float().mean())
+    return SchedulingResult(f"{update_order} / {client_order}", h, h.jain_index(applied_only=False),
+                            int(delivered[by_speed[:n]].sum()), int(delivered[by_speed[-n:]].sum()),
+                            h.tail_accuracy(), slow_acc, slow_classes)
+
+
+def scheduling_comparison(config: AsyncConfig = SCHEDULING,
+                          scheduler_class: Callable[..., object] = Scheduler) -> List[SchedulingResult]:
+    """Every client order (with arrival order), and freshest-first with random clients."""
+    runs = [("arrival", order) for order in ("random", "fastest", "fewest")]
+    runs.append(("freshest", "random"))
+    return [scheduling_run(u, c, config, scheduler_class) for u, c in runs]
+
+
+# --- Exercise 3: adaptive mixing ---------------------------------------------------------------
+def mixing_rules_run(heterogeneity: float, rules: Dict[str, Optional[Callable]],
+                     config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """One run per mixing rule at ``heterogeneity``; ``None`` means the fixed alpha
+    (constant weighting, no adaptation)."""
+    cfg = config.replace(heterogeneity=heterogeneity)
+    data = federated_data(cfg)
+    return {name: (simulate(cfg.replace(staleness="constant")) if rule is None
+                   else run_fedasync(cfg, data, mixing_rule=rule))
+            for name, rule in rules.items()}
+
+
+# --- Exercise 4: sync against async --------------------------------------------------------------
+#: Exercise 4's experiment: the lesson's digits with polynomial weighting, 10
+#: clients per round (sync) or in flight (async), FedBuff with a buffer of 5
+#: and server learning rate 3.
+#: No per-job jitter: at heterogeneity 0 every job takes exactly 1 s and
+#: synchronous rounds never wait, which is sync's best case.
+SYNC_VS_ASYNC = LESSON.replace(staleness="polynomial", buffer_size=5, server_lr=3.0,
+                               num_updates=300, jitter=0.0)
+
+
+def sync_vs_async(heterogeneity: float, config: AsyncConfig = SYNC_VS_ASYNC,
+                  buffer_step: Optional[Callable] = None) -> Dict[str, History]:
+    """FedAvg, FedAsync and FedBuff on one virtual clock at ``heterogeneity``."""
+    cfg = config.replace(heterogeneity=heterogeneity)
+    data = federated_data(cfg)
+    hooks = {"buffer_step": buffer_step} if buffer_step is not None else {}
+    return {"FedAvg (sync)": _cached_fedavg(cfg),
+            "FedAsync": simulate(cfg),
+            "FedBuff": run_fedbuff(cfg, data, **hooks) if hooks else _cached_fedbuff(cfg)}
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_fedavg(cfg: AsyncConfig) -> History:
+    return run_fedavg(cfg, federated_data(cfg))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_fedbuff(cfg: AsyncConfig) -> History:
+    return run_fedbuff(cfg, federated_data(cfg))
+
+
+def time_to_target(runs: Dict[str, History], target: float) -> Dict[str, Optional[float]]:
+    """Virtual seconds until each run first reaches ``target`` test accuracy (None: never)."""
+    return {name: h.time_to_accuracy(target) for name, h in runs.items()}
+
+
+def crossover(heterogeneities: Sequence[float], target: float, config: AsyncConfig = SYNC_VS_ASYNC,
+              buffer_step: Optional[Callable] = None) -> Dict[str, List[Optional[float]]]:
+    """Time to ``target`` for each algorithm, across heterogeneity."""
+    rows = [time_to_target(sync_vs_async(h, config, buffer_step), target) for h in heterogeneities]
+    return {name: [r[name] for r in rows] for name in rows[0]}
