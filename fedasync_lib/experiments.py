@@ -17,10 +17,10 @@ from .clients import draw_mean_latencies
 from .config import AsyncConfig
 from .data import FederatedData, load_digits_split
 from .history import History
-from .lesson import LESSON, federated_data, simulate
+from .lesson import LESSON, federated_data, simulate, simulate_fedavg, simulate_fedbuff
 from .model import logits
 from .scheduling import Scheduler
-from .simulation import build, run_fedasync, run_fedavg, run_fedbuff
+from .simulation import build, run_fedasync, run_fedbuff
 from .server import AsyncServer
 from .timeline import async_jobs, utilization
 
@@ -157,19 +157,9 @@ def sync_vs_async(heterogeneity: float, config: AsyncConfig = SYNC_VS_ASYNC,
     cfg = config.replace(heterogeneity=heterogeneity)
     data = federated_data(cfg)
     hooks = {"buffer_step": buffer_step} if buffer_step is not None else {}
-    return {"FedAvg (sync)": _cached_fedavg(cfg),
+    return {"FedAvg (sync)": simulate_fedavg(cfg),
             "FedAsync": simulate(cfg),
-            "FedBuff": run_fedbuff(cfg, data, **hooks) if hooks else _cached_fedbuff(cfg)}
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_fedavg(cfg: AsyncConfig) -> History:
-    return run_fedavg(cfg, federated_data(cfg))
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_fedbuff(cfg: AsyncConfig) -> History:
-    return run_fedbuff(cfg, federated_data(cfg))
+            "FedBuff": run_fedbuff(cfg, data, **hooks) if hooks else simulate_fedbuff(cfg)}
 
 
 def time_to_target(runs: Dict[str, History], target: float) -> Dict[str, Optional[float]]:

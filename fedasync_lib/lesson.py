@@ -21,7 +21,7 @@ from . import staleness as staleness_fns
 from .config import AsyncConfig
 from .data import FederatedData, make_federated_data
 from .history import History
-from .simulation import run_fedasync
+from .simulation import run_fedasync, run_fedavg, run_fedbuff
 from .timeline import Job, async_jobs, sync_rounds, utilization
 
 #: The lesson's default experiment: real handwritten digits split with label
@@ -72,6 +72,18 @@ def federated_data(config: AsyncConfig) -> FederatedData:
 def simulate(config: AsyncConfig) -> History:
     """``run_fedasync(config)``, cached by config."""
     return run_fedasync(config, federated_data(config))
+
+
+@functools.lru_cache(maxsize=64)
+def simulate_fedbuff(config: AsyncConfig) -> History:
+    """``run_fedbuff(config)``, cached by config."""
+    return run_fedbuff(config, federated_data(config))
+
+
+@functools.lru_cache(maxsize=64)
+def simulate_fedavg(config: AsyncConfig) -> History:
+    """``run_fedavg(config)``, cached by config."""
+    return run_fedavg(config, federated_data(config))
 
 
 def sequential(config: AsyncConfig) -> AsyncConfig:
@@ -229,3 +241,24 @@ def damping_comparison(config: AsyncConfig = LESSON) -> Dict[str, History]:
     """
     base = config.replace(staleness="exponential")
     return {rule: simulate(base.replace(mixing=rule)) for rule in ("sample_damping", "fedasync")}
+
+
+# --- classroom mode ---------------------------------------------------------------------
+ALGORITHMS = ("FedAsync", "FedBuff", "FedAvg (sync)")
+
+
+def classroom_run(algorithm: str, concurrency: int, heterogeneity: float, staleness: str,
+                  decay: float, mixing_alpha: float, config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """The classroom app's run: one algorithm at the sliders' settings, and the
+    sequential run of the same experiment as the reference.
+
+    FedBuff uses a buffer of 5 and a server learning rate of 3, as in Exercise 4.
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm={algorithm!r} is invalid: expected one of "
+                         f"{', '.join(map(repr, ALGORITHMS))}")
+    cfg = config.replace(concurrency=concurrency, heterogeneity=heterogeneity, staleness=staleness,
+                         staleness_weight_decay=decay, mixing_alpha=mixing_alpha,
+                         buffer_size=5, server_lr=3.0)
+    run = {"FedAsync": simulate, "FedBuff": simulate_fedbuff, "FedAvg (sync)": simulate_fedavg}[algorithm]
+    return {"sequential": simulate(sequential(cfg)), algorithm: run(cfg)}

@@ -338,3 +338,34 @@ def plot_crossover(heterogeneities, times: Mapping[str, list], target: float) ->
     ax.set_ylabel(f"virtual time to {target:.0%} accuracy (s)")
     ax.legend()
     return fig
+
+
+def plot_classroom(runs: Mapping[str, History], algorithm: str) -> Figure:
+    """The classroom app: accuracy against virtual time and against updates for the
+    chosen algorithm and the sequential reference, and the chosen run's staleness."""
+    fig = plt.figure(figsize=(12, 4.2))
+    grid = fig.add_gridspec(1, 3, width_ratios=[1.2, 1.2, 1])
+    ax_t = fig.add_subplot(grid[0])
+    ax_u = fig.add_subplot(grid[1], sharey=ax_t)
+    ax_s = fig.add_subplot(grid[2])
+    for i, (label, h) in enumerate(runs.items()):
+        color = COLORS["sequential"] if label == "sequential" else COLORS["constant"]
+        style = "--" if label == "sequential" else "-"
+        _curve(ax_t, h, "time", label, color, style)
+        _curve(ax_u, h, "update", label, color, style)
+    ax_t.set_xscale("log")
+    ax_t.set_xlim(left=min(h.evals[1]["time"] for h in runs.values() if len(h.evals) > 1) * 0.8)
+    ax_t.set_xlabel("virtual time (s, log scale)")
+    ax_t.set_ylabel("test accuracy")
+    ax_t.set_ylim(0, 1)
+    ax_u.set_xlabel("updates received by the server")
+    ax_u.legend(loc="lower right")
+    chosen = runs[algorithm]
+    counts = np.bincount(chosen.column("staleness"))
+    ax_s.stairs(counts, np.arange(len(counts) + 1) - 0.5, fill=True, color=COLORS["hinge"])
+    ax_s.set_xlabel("staleness (versions behind)")
+    ax_s.set_ylabel("updates")
+    s = chosen.summary()
+    accuracy = "diverged" if s["diverged"] else f"accuracy {s['tail_accuracy']:.3f}"
+    ax_s.set_title(f"{algorithm}: {accuracy}, {s['virtual_time']:.1f} virtual s", fontsize=10.5)
+    return fig

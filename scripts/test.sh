@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Set up (first time only) and run the whole test suite: the library's unit
-# tests, and every notebook executed on a fresh kernel and compared with its
-# stored outputs (nbval). A test that hangs fails after 300 s. Extra arguments go to pytest.
+# tests; every notebook executed on a fresh kernel and compared with its stored
+# outputs (nbval); and the browser tests, which run every notebook in JupyterLab
+# and the classroom app in Voila, in Debian's Chromium (installed here when
+# missing; screenshots in test-artifacts/screenshots/). A test that hangs fails
+# after 300 s. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install_chromium.sh
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 exec .venv/bin/python -m pytest tests notebooks --nbval \
     --nbval-sanitize-with notebooks/sanitize.cfg --timeout=300 -p no:cacheprovider "$@"

@@ -167,3 +167,20 @@ def test_claim_alpha_too_small_crawls_too_large_swings():
     assert sweep[1.0].swing() > 10 * sweep[0.05].swing()
     hinge = lesson.simulate(lesson.LESSON.replace(mixing_alpha=1.0, staleness="hinge"))
     assert hinge.tail_accuracy() > sweep[0.6].tail_accuracy()
+
+
+@pytest.mark.parametrize("algorithm", lesson.ALGORITHMS)
+@pytest.mark.parametrize("extreme", ["LO", "HI"])
+def test_classroom_app_at_extremes(algorithm, extreme):
+    v = LO if extreme == "LO" else HI
+    staleness = "exponential" if extreme == "LO" else "hinge"
+    runs = lesson.classroom_run(algorithm, v["concurrency"], v["heterogeneity"], staleness,
+                                v["decay"], v["mixing_alpha"])
+    assert set(runs) == {"sequential", algorithm}
+    assert len(runs[algorithm].updates) == lesson.LESSON.num_updates
+    draw(plots.plot_classroom(runs, algorithm))
+
+
+def test_classroom_rejects_an_unknown_algorithm():
+    with pytest.raises(ValueError, match="algorithm='FedProx'"):
+        lesson.classroom_run("FedProx", 10, 1.0, "constant", 0.5, 0.9)
