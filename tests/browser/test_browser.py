@@ -22,11 +22,16 @@ NB = "window.jupyterapp.shell.currentWidget"
 KERNEL_IDLE = f"""() => {{ if (!window.jupyterapp || !window.jupyterapp.shell) return false;
     const w = {NB}; const k = w && w.sessionContext && w.sessionContext.session
     && w.sessionContext.session.kernel; return !!k && k.status === 'idle'; }}"""
+# Done when the kernel is idle and every code cell has run, or when a cell shows an
+# unexpected error (Run all stops there).
 ALL_RAN = f"""() => {{ const w = {NB}; if (w.sessionContext.session.kernel.status !== 'idle') return false;
-    const cells = w.content.model.cells;
-    for (let i = 0; i < cells.length; i++) {{ const c = cells.get(i);
-      if (c.type === 'code' && c.executionCount === null && c.sharedModel.source.trim()) return false; }}
-    return true; }}"""
+    const cells = w.content.model.cells; let pending = false;
+    for (let i = 0; i < cells.length; i++) {{ const c = cells.get(i); if (c.type !== 'code') continue;
+      const tags = c.getMetadata('tags') || [];
+      for (const o of c.outputs.toJSON())
+        if (o.output_type === 'error' && !tags.includes('raises-exception')) return true;
+      if (c.executionCount === null && c.sharedModel.source.trim()) pending = true; }}
+    return !pending; }}"""
 ERRORS = f"""() => {{ const cells = {NB}.content.model.cells; const out = [];
     for (let i = 0; i < cells.length; i++) {{ const c = cells.get(i); if (c.type !== 'code') continue;
       const tags = c.getMetadata('tags') || [];
