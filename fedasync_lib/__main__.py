@@ -1,24 +1,35 @@
 """``python -m fedasync_lib``: run the tutorial's experiment and print a summary.
 
-Every field of :class:`AsyncConfig` is a flag, for example::
+Simulate on the virtual clock (every field of :class:`AsyncConfig` is a flag)::
 
     python -m fedasync_lib --dataset digits --concurrency 1
     python -m fedasync_lib --staleness exponential --staleness-weight-decay 0.5
-    python -m fedasync_lib --max-staleness none
+    python -m fedasync_lib --max-staleness none --config my_experiment.json
+
+or deploy with real concurrent clients on Dask (a local cluster, or a real one)::
+
+    python -m fedasync_lib deploy --clients 20 --updates 200
+    python -m fedasync_lib deploy --scheduler tcp://host:8786 --algorithm fedbuff
+
+A ``--config`` file is a JSON object of AsyncConfig fields; flags override it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import sys
 import time
-from typing import Any, Callable, List, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
 from .config import AsyncConfig
 from .simulation import run_fedasync
+
+FIELDS = {f.name: f for f in dataclasses.fields(AsyncConfig)}
 
 
 def _parser_for(type_name: str) -> Callable[[str], Any]:
@@ -29,17 +40,32 @@ def _parser_for(type_name: str) -> Callable[[str], Any]:
     return base[type_name]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m fedasync_lib",
-        description="Simulate asynchronous federated learning (FedAsync) on a virtual "
-                    "clock and print a summary. Every AsyncConfig field is a flag.")
-    for f in dataclasses.fields(AsyncConfig):
-        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name,
-                            type=_parser_for(str(f.type)), default=f.default,
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per AsyncConfig field, plus --config FILE. Only given flags reach the config."""
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help="JSON object of AsyncConfig fields; flags override it")
+    for name, f in FIELDS.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=_parser_for(str(f.type)),
+                            default=argparse.SUPPRESS,
                             metavar=str(f.type).upper().replace("OPTIONAL[", "").rstrip("]"),
                             help=f"default: {f.default}")
-    return parser
+
+
+def config_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> AsyncConfig:
+    values: Dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            values = json.loads(args.config.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            parser.error(f"--config {args.config}: {err}")
+        if not isinstance(values, dict) or set(values) - set(FIELDS):
+            unknown = sorted(set(values) - set(FIELDS)) if isinstance(values, dict) else values
+            parser.error(f"--config {args.config}: unknown AsyncConfig fields {unknown}")
+    values.update({k: v for k, v in vars(args).items() if k in FIELDS})
+    try:
+        return AsyncConfig(**values)
+    except ValueError as err:
+        parser.error(str(err))
 
 
 def format_summary(history, config: AsyncConfig, seconds: float) -> str:
@@ -63,17 +89,64 @@ def format_summary(history, config: AsyncConfig, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
+def simulate_main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fedasync_lib",
+        description="Simulate asynchronous federated learning (FedAsync) on a virtual clock and "
+                    "print a summary. Every AsyncConfig field is a flag. "
+                    "`python -m fedasync_lib deploy --help` runs real clients on Dask.")
+    add_config_arguments(parser)
     args = parser.parse_args(argv)
-    try:
-        config = AsyncConfig(**vars(args))
-    except ValueError as err:
-        parser.error(str(err))
+    config = config_from(args, parser)
     start = time.perf_counter()
     history = run_fedasync(config)
     print(format_summary(history, config, time.perf_counter() - start))
     return 0
+
+
+def deploy_main(argv: List[str]) -> int:
+    from . import deploy
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fedasync_lib deploy",
+        description="Run FedAsync or FedBuff with each client's training as a Dask task: on a "
+                    "local cluster started for the run, or on the cluster at --scheduler.")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="a running Dask scheduler, e.g. tcp://host:8786 (default: start a "
+                             "local cluster)")
+    parser.add_argument("--algorithm", choices=("fedasync", "fedbuff"), default="fedasync")
+    parser.add_argument("--workers", type=int, default=2, help="local cluster's worker processes")
+    parser.add_argument("--time-scale", type=float, default=0.05,
+                        help="real seconds a task sleeps per virtual second of its client's "
+                             "job time (emulates slow devices; 0: none)")
+    parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--clients", dest="num_clients", type=int, default=argparse.SUPPRESS,
+                        help="same as --num-clients")
+    parser.add_argument("--updates", dest="num_updates", type=int, default=argparse.SUPPRESS,
+                        help="same as --num-updates")
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    config = config_from(args, parser)
+    run = deploy.run_fedbuff if args.algorithm == "fedbuff" else deploy.run_fedasync
+    where = args.scheduler or f"a local cluster of {args.workers} worker processes"
+    print(f"{args.algorithm} with {config.num_clients} clients ({config.concurrency} at once), "
+          f"{config.num_updates} updates, on {where}", flush=True)
+    try:
+        history = run(config, args.scheduler, n_workers=args.workers, time_scale=args.time_scale,
+                      connect_timeout=args.connect_timeout, progress=not args.no_progress)
+    except (RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print("\n".join(deploy.summary_lines(history)))
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "deploy":
+        return deploy_main(argv[1:])
+    return simulate_main(argv)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ class History:
     diverged: True when the run stopped because the model became non-finite.
     unfinished: jobs still training when the run ended, as dicts with
         ``client_id``, ``start_time`` and ``time`` (when they would have arrived).
+    incidents: what went wrong in a deployed run (:mod:`fedasync_lib.deploy`):
+        dicts with ``time``, ``event`` (``"job lost"``, ``"client failed"``),
+        ``client_id`` and ``error``.
     """
 
     algorithm: str
@@ -39,6 +42,7 @@ class History:
     client_latency: List[float] = field(default_factory=list)
     diverged: bool = False
     unfinished: List[Dict[str, Any]] = field(default_factory=list)
+    incidents: List[Dict[str, Any]] = field(default_factory=list)
 
     def column(self, key: str, records: str = "updates") -> np.ndarray:
         """One field of every update (or eval) record, as an array."""

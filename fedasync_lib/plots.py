@@ -369,3 +369,75 @@ def plot_classroom(runs: Mapping[str, History], algorithm: str) -> Figure:
     accuracy = "diverged" if s["diverged"] else f"accuracy {s['tail_accuracy']:.3f}"
     ax_s.set_title(f"{algorithm}: {accuracy}, {s['virtual_time']:.1f} virtual s", fontsize=10.5)
     return fig
+
+
+# --- deployment on Dask -------------------------------------------------------------------
+def plot_deploy_vs_simulation(deployed: History, simulated: History) -> Figure:
+    """Accuracy per update (left) and staleness (right): real clients against the simulator."""
+    fig, (left, right) = plt.subplots(1, 2)
+    _curve(left, simulated, "update", "simulated (virtual clock)", COLORS["sequential"], "--")
+    _curve(left, deployed, "update", "deployed (Dask workers)", COLORS["constant"])
+    left.set_xlabel("updates received by the server")
+    left.set_ylabel("test accuracy")
+    left.set_ylim(0, 1)
+    left.legend(loc="lower right")
+    top = int(max(deployed.column("staleness").max(), simulated.column("staleness").max()))
+    edges = np.arange(top + 2) - 0.5
+    for h, label, color in ((simulated, "simulated", COLORS["sequential"]),
+                            (deployed, "deployed", COLORS["constant"])):
+        counts = np.bincount(h.column("staleness"), minlength=top + 1)
+        right.stairs(counts, edges, label=f"{label}: mean {h.column('staleness').mean():.1f}",
+                     color=color, linewidth=2)
+    right.set_xlabel("staleness (versions behind)")
+    right.set_ylabel("updates")
+    right.legend()
+    return fig
+
+
+def _mark_incidents(ax: Axes, history: History) -> None:
+    lost = [i for i in history.incidents if i["event"] == "job lost"]
+    if lost:
+        t = lost[0]["time"]
+        ax.axvline(t, color="red", linestyle="--", linewidth=1.2)
+        ax.annotate(f"worker killed: {len(lost)} job(s) lost and redone", (t, 0.05),
+                    textcoords="offset points", xytext=(6, 0), color="red", fontsize=9)
+
+
+def plot_fault_tolerance(history: History) -> Figure:
+    """Accuracy against wall-clock time, with the moment a worker died marked."""
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    _curve(ax, history, "time", history.algorithm, COLORS["constant"])
+    _mark_incidents(ax, history)
+    ax.set_xlabel("wall-clock time (s)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+    return fig
+
+
+def plot_replay(history: History, until: float) -> Figure:
+    """The deployed run up to wall-clock time ``until``: who was training (left) and accuracy (right)."""
+    fig, (gantt, acc) = plt.subplots(1, 2, figsize=(11, 3.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for u in history.updates:
+        if u["start_time"] <= until:
+            gantt.barh(u["client_id"], min(u["time"], until) - u["start_time"], left=u["start_time"],
+                       height=0.7, color=colors[u["client_id"] % len(colors)],
+                       alpha=0.9 if u["time"] <= until else 0.35)
+    gantt.set_xlim(0, history.virtual_time * 1.02)
+    gantt.set_ylim(-0.7, len(history.client_latency) - 0.3)
+    gantt.invert_yaxis()
+    gantt.set_xlabel("wall-clock time (s)")
+    gantt.set_ylabel("client")
+    done = sum(u["time"] <= until for u in history.updates)
+    gantt.set_title(f"{done} updates by {until:.1f} s (faded: still training)")
+    evals = [e for e in history.evals if e["time"] <= until]
+    acc.plot([e["time"] for e in evals], [e["accuracy"] for e in evals], marker="o", markersize=3,
+             color=COLORS["constant"])
+    acc.set_xlim(0, history.virtual_time * 1.02)
+    acc.set_ylim(0, 1)
+    acc.set_xlabel("wall-clock time (s)")
+    acc.set_ylabel("test accuracy")
+    if any(i["time"] <= until for i in history.incidents):
+        for ax in (gantt, acc):
+            _mark_incidents(ax, history)
+    return fig

@@ -86,7 +86,7 @@ def chromium_or_fail() -> str:
                 "or point FEDASYNC_CHROMIUM at a Chromium binary.", pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     executable = chromium_or_fail()
     from playwright.sync_api import sync_playwright
@@ -112,7 +112,7 @@ def lab_settings(folder: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
     port, token = free_port(), secrets.token_hex(16)
     folder = tmp_path_factory.mktemp("lab")
@@ -132,7 +132,7 @@ def jupyterlab(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def voila(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("voila") / "voila.log"
@@ -147,7 +147,7 @@ def voila(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def screenshots():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

@@ -1,0 +1,127 @@
+"""Real concurrent clients on Dask distributed (LocalCluster, 2 worker processes):
+the same algorithms as the simulator, real staleness, fault tolerance, clean failures,
+and no process left behind."""
+
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from fedasync_lib import AsyncConfig, deploy, run_fedasync as simulate, run_fedbuff
+from fedasync_lib.__main__ import main
+
+CFG = AsyncConfig(dataset="digits", learning_rate=0.1, concurrency=4, num_updates=100,
+                  eval_every=20, heterogeneity=1.0, max_staleness=None, staleness="polynomial")
+
+
+def children():
+    """Live child processes, except Python's multiprocessing resource tracker: one helper
+    per interpreter, started by the first spawned process, that exits with pytest itself."""
+    return [p for p in psutil.Process().children(recursive=True)
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+            and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())]
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture(autouse=True, scope="module")
+def nothing_left_running():
+    before = {p.pid for p in children()}
+    yield
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and {p.pid for p in children()} - before:
+        time.sleep(0.5)
+    left = [(p.pid, " ".join(p.cmdline())[:200]) for p in children() if p.pid not in before]
+    assert not left, f"processes left running: {left}"
+
+
+def test_deployed_fedasync_matches_the_simulator(dask_client):
+    h = deploy.run_fedasync(CFG, client=dask_client, time_scale=0.05, progress=False)
+    sim = simulate(CFG)
+    assert len(h.updates) == CFG.num_updates and h.num_applied == CFG.num_updates
+    assert abs(h.tail_accuracy() - sim.tail_accuracy()) < 0.05
+    assert h.column("staleness").mean() > 0.5  # real staleness under concurrency
+    assert np.all(np.diff(h.column("time")) >= 0)
+    np.testing.assert_array_equal(h.column("version"), np.arange(1, CFG.num_updates + 1))
+
+
+def test_deployed_fedbuff_steps_once_per_buffer(dask_client):
+    cfg = CFG.replace(buffer_size=4, server_lr=2.0, num_updates=120)
+    h = deploy.run_fedbuff(cfg, client=dask_client, time_scale=0.02, progress=False)
+    assert h.algorithm == "fedbuff"
+    np.testing.assert_array_equal(h.column("version"), np.arange(1, 121) // 4)
+    assert abs(h.tail_accuracy() - run_fedbuff(cfg).tail_accuracy()) < 0.08
+
+
+def test_killing_a_worker_mid_run_loses_no_applied_update():
+    killed = []
+
+    def kill_at_30(n, client):
+        if n == 30:
+            killed.append(deploy.kill_busiest_worker(client))
+
+    cfg = CFG.replace(num_updates=80)
+    h = deploy.run_fedasync(cfg, time_scale=0.05, progress=False, on_update=kill_at_30)
+    assert killed and killed[0] is not None
+    assert deploy.lost_jobs(h) >= 1  # the in-flight jobs on it were counted and redone
+    assert len(h.updates) == cfg.num_updates  # the run finished its requested updates
+    np.testing.assert_array_equal(h.column("version"), np.arange(1, cfg.num_updates + 1))
+    assert h.final_accuracy > h.evals[0]["accuracy"] + 0.4  # and it went on learning
+
+
+def test_a_failing_client_is_dropped_and_the_run_goes_on(dask_client):
+    cfg = CFG.replace(num_updates=40)
+    h = deploy.run_fedasync(cfg, client=dask_client, time_scale=0.0, progress=False,
+                            faulty_clients={0, 1})
+    assert len(h.updates) == 40
+    failed = {i["client_id"] for i in h.incidents if i["event"] == "client failed"}
+    assert failed <= {0, 1} and failed
+    assert not {u["client_id"] for u in h.updates} & {0, 1}
+
+
+def test_every_client_failing_stops_the_run_with_a_clear_error(dask_client):
+    with pytest.raises(RuntimeError, match="every client's training failed"):
+        deploy.run_fedasync(CFG.replace(num_clients=4, concurrency=2), client=dask_client,
+                            time_scale=0.0, progress=False, faulty_clients=range(4))
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"scheduler_address='tcp://127.0.0.1:9' cannot be reached"):
+        deploy.run_fedasync(CFG, "tcp://127.0.0.1:9", connect_timeout=2, progress=False)
+    assert time.monotonic() - start < 30
+
+
+def test_a_cluster_without_workers_is_a_clear_error():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        with pytest.raises(RuntimeError, match="no worker joined"):
+            deploy.run_fedasync(CFG, client=client, connect_timeout=2, progress=False)
+    with pytest.raises(ValueError, match="n_workers=0"):
+        deploy.run_fedasync(CFG, n_workers=0, progress=False)
+
+
+def test_bad_time_scale_is_rejected_before_anything_starts():
+    with pytest.raises(ValueError, match="time_scale=-1"):
+        deploy.run_fedasync(CFG, time_scale=-1, progress=False)
+
+
+def test_command_line_deploy(capsys):
+    assert main(["deploy", "--updates", "20", "--clients", "8", "--concurrency", "3",
+                 "--max-staleness", "none", "--time-scale", "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "on a local cluster of 2 worker processes" in out and "updates applied       20" in out
+    assert main(["deploy", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "2"]) == 1
+    assert "cannot be reached" in capsys.readouterr().err
