@@ -10,9 +10,10 @@ real timing. The server loop is the simulator's, on the wall clock:
        mix the update in with the same aggregator (or FedBuff buffer);
     4. hand the current model to the next idle client.
 
-It runs on a ``LocalCluster`` started for the run (worker processes, no
-dashboard port), or unchanged on a real cluster given its scheduler address,
-or on an existing ``distributed.Client``.
+It runs on a ``LocalCluster`` started for the run (worker processes; its HTTP
+and dashboard server on a random loopback port, so no port conflicts), or
+unchanged on a real cluster given its scheduler address, or on an existing
+``distributed.Client``.
 
 Teaching heterogeneity on one laptop: every client keeps the typical job
 time the simulator would give it, and its task sleeps ``time_scale`` real
@@ -43,7 +44,6 @@ import time
 from contextlib import ExitStack
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-import numpy as np
 
 from . import seeding
 from .config import AsyncConfig
@@ -109,8 +109,9 @@ def _connect(stack: ExitStack, scheduler_address: Optional[str], client: Any, n_
         raise ValueError(f"n_workers={n_workers!r} is invalid: expected an integer >= 1")
     stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": 0}))
     # Dask's own log lines about dead workers would repeat what History.incidents records.
+    # dashboard_address=None would still bind the default port 8787: use a random one.
     cluster = stack.enter_context(LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                               processes=True, dashboard_address=None,
+                                               processes=True, dashboard_address="127.0.0.1:0",
                                                silence_logs=logging.CRITICAL))
     return stack.enter_context(Client(cluster))
 

@@ -12,7 +12,7 @@ it passes, the library's reference implementation until then.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List
 
 import numpy as np
 import torch

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from . import bounded, seeding
+from . import bounded
 from .clients import draw_mean_latencies
 from .config import AsyncConfig
 from .data import FederatedData, load_digits_split

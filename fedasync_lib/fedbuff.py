@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from typing import Callable, List, Optional, Tuple
 
-import torch
 
 from .model import State
 from .server import AsyncServer

@@ -348,7 +348,7 @@ def plot_classroom(runs: Mapping[str, History], algorithm: str) -> Figure:
     ax_t = fig.add_subplot(grid[0])
     ax_u = fig.add_subplot(grid[1], sharey=ax_t)
     ax_s = fig.add_subplot(grid[2])
-    for i, (label, h) in enumerate(runs.items()):
+    for label, h in runs.items():
         color = COLORS["sequential"] if label == "sequential" else COLORS["constant"]
         style = "--" if label == "sequential" else "-"
         _curve(ax_t, h, "time", label, color, style)

@@ -31,3 +31,21 @@ def test_module_runs_as_a_program():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "FedAsync on synthetic" in done.stdout
+
+
+def test_config_file_is_read_and_flags_override_it(tmp_path, capsys):
+    path = tmp_path / "experiment.json"
+    path.write_text('{"dataset": "digits", "concurrency": 3, "num_updates": 30}')
+    assert main(["--config", str(path), "--concurrency", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "FedAsync on digits: 20 clients, 1 training at once" in out
+    assert "updates applied       30" in out
+
+
+def test_config_file_with_unknown_fields_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text('{"dataset": "digits", "clients": 5}')
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--config", str(path)])
+    assert exit_info.value.code == 2
+    assert "unknown AsyncConfig fields ['clients']" in capsys.readouterr().err

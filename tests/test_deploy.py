@@ -30,7 +30,7 @@ def dask_client():
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
             yield client
 
 
@@ -105,7 +105,7 @@ def test_unreachable_scheduler_is_a_clear_error():
 def test_a_cluster_without_workers_is_a_clear_error():
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=0, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=0, processes=True, dashboard_address="127.0.0.1:0") as cluster, \
             Client(cluster) as client:
         with pytest.raises(RuntimeError, match="no worker joined"):
             deploy.run_fedasync(CFG, client=client, connect_timeout=2, progress=False)

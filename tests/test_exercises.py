@@ -2,7 +2,6 @@
 and rejects plausible wrong answers with a message that names the mistake."""
 
 import heapq
-import itertools
 import math
 
 import pytest

@@ -67,19 +67,24 @@ def move_control(page, demo) -> str:
     return f"dropdown changed from {current!r} to {choice!r}"
 
 
+def wait_for_new_image(page, container, before: str, action: str, screenshot: Path,
+                       timeout: float = 90.0) -> None:
+    """Until the first image in ``container`` differs from ``before``; else fail, with a screenshot."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+        img = container.locator("img")
+        if img.count() and img.first.get_attribute("src") != before:
+            return
+    page.screenshot(path=str(screenshot))
+    pytest.fail(f"the plot did not re-render after the {action}")
+
+
 def check_demo_rerenders(page, demo, screenshot: Path) -> str:
     demo.scroll_into_view_if_needed()
     before = interact_image(page, demo)
     action = move_control(page, demo)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(300)
-        img = demo.locator("img")
-        if img.count() and img.first.get_attribute("src") != before:
-            break
-    else:
-        page.screenshot(path=str(screenshot))
-        pytest.fail(f"the demo's plot did not re-render after the {action}")
+    wait_for_new_image(page, demo, before, action, screenshot)
     errors = demo.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']")
     assert errors.count() == 0, f"the demo shows an error after the {action}: {errors.first.inner_text()[:500]}"
     demo.scroll_into_view_if_needed()
@@ -140,15 +145,7 @@ def test_classroom_app_in_voila(browser, voila, screenshots):
                 page.keyboard.press("ArrowLeft")
             else:
                 app.locator("select").first.select_option("FedBuff")  # algorithm
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                page.wait_for_timeout(300)
-                img = app.locator("img")
-                if img.count() and img.first.get_attribute("src") != before:
-                    break
-            else:
-                page.screenshot(path=str(shot))
-                pytest.fail(f"the classroom plot did not re-render after the {action} changed")
+            wait_for_new_image(page, app, before, f"classroom {action} changed", shot)
         errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr'], .jp-OutputArea-output.error")
         assert errors.count() == 0, errors.first.inner_text()[:500]
         page.wait_for_timeout(500)
