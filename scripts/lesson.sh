@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 first=$(ls notebooks/[0-9]*.ipynb 2>/dev/null | head -n 1 || true)
-exec .venv/bin/jupyter lab ${first:-notebooks} "$@"
+as_root=()
+[ "$(id -u)" = 0 ] && as_root=(--allow-root)  # containers and CI machines often run as root
+# The address JupyterLab prints and opens lands on the first notebook.
+exec .venv/bin/jupyter lab "${as_root[@]}" --LabApp.default_url="/lab/tree/${first:-notebooks}" "$@"

@@ -44,7 +44,7 @@ class Server:
                                      start_new_session=True,
                                      env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
 
-    def wait_ready(self, probe: str | None = None, timeout: float = 90.0) -> None:
+    def wait_ready(self, probe: str | None = None, timeout: float = 120.0) -> None:
         """Until ``probe`` answers (or, without one, until the port accepts connections)."""
         deadline = time.monotonic() + timeout
         port = int(self.url.rsplit(":", 1)[1])
@@ -151,3 +151,12 @@ def voila(tmp_path_factory):
 def screenshots():
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the screenshots in the test log, so CI's output says where they are."""
+    shots = sorted(SCREENSHOTS.glob("*.png")) if SCREENSHOTS.exists() else []
+    if shots:
+        terminalreporter.section("browser screenshots")
+        for shot in shots:
+            terminalreporter.write_line(f"{shot.relative_to(ROOT)}  ({shot.stat().st_size // 1024} KiB)")

@@ -68,7 +68,7 @@ def move_control(page, demo) -> str:
 
 
 def wait_for_new_image(page, container, before: str, action: str, screenshot: Path,
-                       timeout: float = 90.0) -> None:
+                       timeout: float = 150.0) -> None:
     """Until the first image in ``container`` differs from ``before``; else fail, with a screenshot."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -153,3 +153,26 @@ def test_classroom_app_in_voila(browser, voila, screenshots):
         print(f"screenshot: {shot.relative_to(ROOT)}")
     finally:
         page.close()
+
+
+def test_the_readme_lesson_command_lands_on_the_first_notebook(browser, tmp_path, screenshots):
+    """`bash scripts/lesson.sh` (the README's first command) opens JupyterLab on notebook 1."""
+    from conftest import Server, free_port
+
+    port, token = free_port(), "lesson-command-test"
+    server = Server("lesson.sh", ["bash", str(ROOT / "scripts" / "lesson.sh"), "--no-browser",
+                                  f"--port={port}", "--ip=127.0.0.1",
+                                  f"--IdentityProvider.token={token}"],
+                    f"http://127.0.0.1:{port}", tmp_path / "lesson.log")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        server.wait_ready(f"{server.url}/api/status?token={token}", timeout=300)
+        page.goto(f"{server.url}/?token={token}")
+        page.wait_for_function("() => !!window.jupyterapp || document.title.includes('01_why')",
+                               timeout=120_000)
+        assert "/lab/tree/notebooks/01_why_asynchronous.ipynb" in page.url
+        page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+        page.screenshot(path=str(screenshots / "lesson_command_landing.png"))
+    finally:
+        page.close()
+        server.stop()
