@@ -193,7 +193,7 @@ def _run(server_class, config: AsyncConfig, scheduler_address: Optional[str], cl
                 start_jobs()
                 continue
             state, loss, _ = future.result()
-            arrival = now()
+            arrival = job.finish_time = now()
             update = Update(state, job.client_id, job.base_version,
                             len(setup.clients[job.client_id].dataset), start_time=job.start_time,
                             arrival_time=arrival, train_loss=loss, base_state=job.base_state)
@@ -201,10 +201,8 @@ def _run(server_class, config: AsyncConfig, scheduler_address: Optional[str], cl
             alpha = server.apply(update, staleness, arrival)
             handled += 1
             delivered[job.client_id] += 1
-            history.updates.append({"time": arrival, "applied_time": arrival,
-                                    "start_time": job.start_time, "client_id": job.client_id,
-                                    "base_version": job.base_version, "version": server.version,
-                                    "staleness": staleness, "alpha": alpha, "train_loss": loss})
+            history.record_update(job, applied_time=arrival, version=server.version,
+                                  staleness=staleness, alpha=alpha, train_loss=loss)
             bar.update(1)
             if handled % config.eval_every == 0 or handled == config.num_updates:
                 record_eval(handled)

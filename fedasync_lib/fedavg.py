@@ -56,12 +56,9 @@ class FedAvgServer(AsyncServer):
             before = handled
             for job, n, (_, loss) in sorted(zip(jobs, sizes, results),
                                             key=lambda r: (r[0].finish_time, r[0].job_id)):
-                history.updates.append({
-                    "time": job.finish_time, "applied_time": max(j.finish_time for j in jobs),
-                    "start_time": job.start_time, "client_id": job.client_id,
-                    "base_version": job.base_version, "version": self.version,
-                    "staleness": 0, "alpha": n / total, "train_loss": loss,
-                })
+                history.record_update(job, applied_time=max(j.finish_time for j in jobs),
+                                      version=self.version, staleness=0, alpha=n / total,
+                                      train_loss=loss)
                 history.diverged |= loss != loss  # NaN: local SGD blew up
             handled += size
             work += sum(j.finish_time - j.start_time for j in jobs)

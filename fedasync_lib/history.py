@@ -44,6 +44,15 @@ class History:
     unfinished: List[Dict[str, Any]] = field(default_factory=list)
     incidents: List[Dict[str, Any]] = field(default_factory=list)
 
+    def record_update(self, job: Any, *, applied_time: float, version: int, staleness: int,
+                      alpha: float, train_loss: float) -> None:
+        """Append the record of a handled update; ``job`` is its :class:`training.LocalJob`."""
+        self.updates.append({
+            "time": job.finish_time, "applied_time": applied_time, "start_time": job.start_time,
+            "client_id": job.client_id, "base_version": job.base_version, "version": version,
+            "staleness": staleness, "alpha": alpha, "train_loss": train_loss,
+        })
+
     def column(self, key: str, records: str = "updates") -> np.ndarray:
         """One field of every update (or eval) record, as an array."""
         return np.array([r[key] for r in getattr(self, records)])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import torch
 
 
 def _key(name: str) -> int:
@@ -24,8 +23,3 @@ def rng(seed: int, name: str, *more: int) -> np.random.Generator:
     """A numpy Generator for stream ``name`` (and optional sub-indices)."""
     return np.random.default_rng([seed, _key(name), *more])
 
-
-def torch_generator(seed: int, name: str, *more: int) -> torch.Generator:
-    """A torch Generator for stream ``name``, seeded from the same scheme."""
-    sub_seed = int(rng(seed, name, *more).integers(0, 2**63 - 1))
-    return torch.Generator().manual_seed(sub_seed)

@@ -146,12 +146,8 @@ class AsyncServer:
                 staleness = update.staleness(self.version)
                 alpha = self.apply(update, staleness, events.now)
                 handled += 1
-                history.updates.append({
-                    "time": job.finish_time, "applied_time": events.now,
-                    "start_time": job.start_time, "client_id": job.client_id,
-                    "base_version": job.base_version, "version": self.version,
-                    "staleness": staleness, "alpha": alpha, "train_loss": loss,
-                })
+                history.record_update(job, applied_time=events.now, version=self.version,
+                                      staleness=staleness, alpha=alpha, train_loss=loss)
                 if cfg.apply_time > 0:
                     server_busy = True
                     events.push(events.now + cfg.apply_time, SERVER_FREE)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -191,7 +191,3 @@ class LazyTrainer:
             self.batches.append(len(pending))
         return self._done.pop(job.job_id)
 
-    def cancel(self, job: LocalJob) -> Optional[LocalJob]:
-        """Forget a job that will never be used (for example, a dropped one)."""
-        self._done.pop(job.job_id, None)
-        return self._waiting.pop(job.job_id, None)
