@@ -1,25 +1,48 @@
 """fedasync_lib: asynchronous federated learning on a virtual clock, for teaching.
 
-Start with :func:`run_fedasync` and :class:`AsyncConfig`::
+Start with :func:`run` and :class:`AsyncConfig`::
 
-    from fedasync_lib import AsyncConfig, run_fedasync
-    history = run_fedasync(AsyncConfig(dataset="digits", concurrency=10))
+    from fedasync_lib import AsyncConfig, run
+    history = run(AsyncConfig(dataset="digits", concurrency=10), algorithm="fedasync")
     print(history.summary())
+
+Four layers, one subpackage each:
+
+* :mod:`fedasync_lib.core`: the simulator (config, data, model, training,
+  clients, the one event loop, the virtual clock);
+* :mod:`fedasync_lib.algorithms`: FedAsync, FedBuff, FedAvg and the staleness
+  bounds, each a policy of that loop;
+* :mod:`fedasync_lib.teaching`: the lesson's data, plots, sliders, exercises;
+* :mod:`fedasync_lib.deploy`: the same loop with real clients on Dask.
 """
 
-from . import staleness
-from .aggregator import AsyncAggregator
-from .clients import AsyncClient
-from .config import AsyncConfig
-from .data import AsyncDataset, FederatedData, make_federated_data
-from .history import History
-from .model import AsyncModel
-from .server import AsyncServer
-from .simulation import build, run_fedasync, run_fedavg, run_fedbuff
-from .update import Update
+from .algorithms import adaptive, bounded, staleness
+from .algorithms.aggregator import AsyncAggregator
+from .core.clients import AsyncClient
+from .core.config import AsyncConfig
+from .core.data import AsyncDataset, FederatedData, make_federated_data
+from .core.history import History
+from .core.model import AsyncModel
+from .core.server import AsyncServer
+from .core.update import Update
+from .runner import build, run, run_fedasync, run_fedavg, run_fedbuff
+from .teaching import experiments, exercises, lesson, plots
+
+__version__ = "0.2.0"
+
+
+def __getattr__(name: str):
+    # deploy needs Dask and widgets needs ipywidgets: imported on first use only.
+    if name in ("deploy", "widgets"):
+        import importlib
+        return importlib.import_module(f".{'deploy' if name == 'deploy' else 'teaching.widgets'}",
+                                       __name__)
+    raise AttributeError(f"module 'fedasync_lib' has no attribute {name!r}")
+
 
 __all__ = [
     "AsyncAggregator", "AsyncClient", "AsyncConfig", "AsyncDataset", "AsyncModel",
-    "AsyncServer", "FederatedData", "History", "Update", "build",
-    "make_federated_data", "run_fedasync", "run_fedavg", "run_fedbuff", "staleness",
+    "AsyncServer", "FederatedData", "History", "Update", "adaptive", "bounded", "build",
+    "deploy", "experiments", "exercises", "lesson", "make_federated_data", "plots", "run",
+    "run_fedasync", "run_fedavg", "run_fedbuff", "staleness", "widgets",
 ]

@@ -26,8 +26,9 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .config import AsyncConfig
-from .simulation import run_fedasync
+from .algorithms import ALGORITHMS
+from .core.config import AsyncConfig
+from .runner import run
 
 FIELDS = {f.name: f for f in dataclasses.fields(AsyncConfig)}
 
@@ -74,8 +75,8 @@ def format_summary(history, config: AsyncConfig, seconds: float) -> str:
     fastest = int(np.argmin(history.client_latency))
     slowest = int(np.argmax(history.client_latency))
     lines = [
-        f"FedAsync on {config.dataset}: {config.num_clients} clients, "
-        f"{config.concurrency} training at once, staleness weighting {config.staleness!r}",
+        f"{ALGORITHMS[history.algorithm].title} on {config.dataset}: {config.num_clients} clients, "
+        f"{config.concurrency} training at once",
         f"  final test accuracy   {s['final_accuracy']:.3f}"
         + ("   (diverged: the model became non-finite)" if s["diverged"] else ""),
         f"  updates applied       {s['updates_applied']}",
@@ -92,14 +93,15 @@ def format_summary(history, config: AsyncConfig, seconds: float) -> str:
 def simulate_main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fedasync_lib",
-        description="Simulate asynchronous federated learning (FedAsync) on a virtual clock and "
+        description="Simulate asynchronous federated learning on a virtual clock and "
                     "print a summary. Every AsyncConfig field is a flag. "
                     "`python -m fedasync_lib deploy --help` runs real clients on Dask.")
+    parser.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="fedasync")
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from(args, parser)
     start = time.perf_counter()
-    history = run_fedasync(config)
+    history = run(config, args.algorithm)
     print(format_summary(history, config, time.perf_counter() - start))
     return 0
 
@@ -109,12 +111,12 @@ def deploy_main(argv: List[str]) -> int:
 
     parser = argparse.ArgumentParser(
         prog="python -m fedasync_lib deploy",
-        description="Run FedAsync or FedBuff with each client's training as a Dask task: on a "
+        description="Run FedAsync, FedBuff or FedAvg with each client's training as a Dask task: on a "
                     "local cluster started for the run, or on the cluster at --scheduler.")
     parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
                         help="a running Dask scheduler, e.g. tcp://host:8786 (default: start a "
                              "local cluster)")
-    parser.add_argument("--algorithm", choices=("fedasync", "fedbuff"), default="fedasync")
+    parser.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="fedasync")
     parser.add_argument("--workers", type=int, default=2, help="local cluster's worker processes")
     parser.add_argument("--time-scale", type=float, default=0.05,
                         help="real seconds a task sleeps per virtual second of its client's "
@@ -128,13 +130,14 @@ def deploy_main(argv: List[str]) -> int:
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from(args, parser)
-    run = deploy.run_fedbuff if args.algorithm == "fedbuff" else deploy.run_fedasync
     where = args.scheduler or f"a local cluster of {args.workers} worker processes"
     print(f"{args.algorithm} with {config.num_clients} clients ({config.concurrency} at once), "
           f"{config.num_updates} updates, on {where}", flush=True)
     try:
-        history = run(config, args.scheduler, n_workers=args.workers, time_scale=args.time_scale,
-                      connect_timeout=args.connect_timeout, progress=not args.no_progress)
+        history = deploy.run(config, args.algorithm, scheduler_address=args.scheduler,
+                             n_workers=args.workers, time_scale=args.time_scale,
+                             connect_timeout=args.connect_timeout,
+                             progress=not args.no_progress)
     except (RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from fedasync_lib import AsyncAggregator, AsyncConfig, Update
-from fedasync_lib.aggregator import mix
+from fedasync_lib.algorithms.aggregator import mix
 
 
 def states():

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from fedasync_lib import AsyncConfig, run_fedasync, run_fedavg, run_fedbuff
+from fedasync_lib import AsyncConfig, run, run_fedasync, run_fedavg, run_fedbuff
 from fedasync_lib import bounded
-from fedasync_lib.scheduling import Scheduler
-from fedasync_lib.simulation import build
-from fedasync_lib.training import LocalJob, train_jobs
+from fedasync_lib.core.scheduling import Scheduler
+from fedasync_lib.runner import build
+from fedasync_lib.core.training import LocalJob, train_jobs
 
 HET = AsyncConfig(concurrency=10, heterogeneity=1.5, num_updates=150)
 
@@ -22,10 +22,12 @@ def test_accept_is_inclusive_and_none_means_unbounded():
     assert bounded.accept(10**6, None)
 
 
-def test_may_start_compares_with_the_oldest_job_in_flight():
-    assert bounded.may_start(version=13, in_flight_base_versions=[10, 12], max_staleness=3)
-    assert not bounded.may_start(version=14, in_flight_base_versions=[12, 10], max_staleness=3)
+def test_may_start_counts_the_oldest_job_and_the_jobs_that_could_land_first():
+    assert bounded.may_start(version=13, in_flight_base_versions=[11, 12], max_staleness=4)
+    assert not bounded.may_start(version=13, in_flight_base_versions=[11, 12], max_staleness=3)
+    assert not bounded.may_start(version=14, in_flight_base_versions=[13, 10], max_staleness=5)
     assert bounded.may_start(version=99, in_flight_base_versions=[], max_staleness=0)
+    assert not bounded.may_start(version=5, in_flight_base_versions=[5], max_staleness=0)
     assert bounded.may_start(version=99, in_flight_base_versions=[0], max_staleness=None)
 
 
@@ -34,18 +36,27 @@ def test_wait_policy_drops_nothing_bounds_staleness_and_costs_time():
     drop = run_fedasync(HET.replace(max_staleness=bound))
     wait = run_fedasync(HET.replace(max_staleness=bound, staleness_policy="wait"))
     assert drop.num_rejected > 0 and wait.num_rejected == 0
-    assert wait.column("staleness").max() <= bound + HET.concurrency - 1
-    assert wait.column("staleness").max() < drop.column("staleness").max()
+    assert wait.column("staleness").max() == bound  # the bound holds, and is reached
+    assert drop.column("staleness").max() > bound
     assert wait.virtual_time > drop.virtual_time  # clients waited
-    starts, ends = wait.column("start_time"), wait.column("time")
+    starts, ends = wait.column("start_time"), wait.column("arrival_time")
     busy = max(((starts <= t) & (ends > t)).sum() for t in ends)
     assert busy <= HET.concurrency
 
 
-def test_wait_policy_with_bound_zero_allows_only_the_jobs_already_in_flight():
+def test_wait_policy_with_bound_zero_runs_one_job_at_a_time():
     h = run_fedasync(HET.replace(max_staleness=0, staleness_policy="wait", num_updates=60))
-    assert h.column("staleness").max() <= HET.concurrency - 1
-    assert h.num_rejected == 0
+    assert h.column("staleness").max() == 0 and h.num_rejected == 0
+    starts, arrivals = h.column("start_time"), h.column("arrival_time")
+    assert np.all(starts[1:] >= arrivals[:-1])  # each job starts after the last one landed
+
+
+@pytest.mark.parametrize("algorithm", ["fedasync", "fedbuff"])
+@pytest.mark.parametrize("bound", [1, 2, 5])
+def test_wait_policy_bounds_every_update_under_both_buffered_and_immediate_steps(algorithm, bound):
+    h = run(HET.replace(max_staleness=bound, staleness_policy="wait", num_updates=80,
+                        buffer_size=3), algorithm)
+    assert h.column("staleness").max() <= bound and h.num_rejected == 0
 
 
 def test_learner_bound_hooks_are_used():
@@ -85,14 +96,14 @@ def test_update_order_decides_which_waiting_update_goes_first():
     cfg = HET.replace(apply_time=0.08, max_staleness=None)
     fifo = run_fedasync(cfg)
     fresh = run_fedasync(cfg.replace(update_order="freshest"))
-    waits = fifo.column("applied_time") - fifo.column("time")
+    waits = fifo.column("applied_time") - fifo.column("arrival_time")
     assert waits.max() > 0 and np.all(waits >= 0)
-    assert np.all(np.diff(fifo.column("time")) >= 0)  # first come, first served
+    assert np.all(np.diff(fifo.column("arrival_time")) >= 0)  # first come, first served
     overtaken = 0
     for a, b in zip(fresh.updates, fresh.updates[1:]):
-        if b["time"] <= a["applied_time"]:  # b was already waiting when a was chosen
+        if b["arrival_time"] <= a["applied_time"]:  # b was already waiting when a was chosen
             assert a["base_version"] >= b["base_version"]
-            overtaken += b["time"] < a["time"]
+            overtaken += b["arrival_time"] < a["arrival_time"]
     assert overtaken > 0
     # Whatever the order, waiting updates are applied at the same versions:
     # the mean staleness cannot change, only its spread.
@@ -123,24 +134,28 @@ def test_fedbuff_steps_once_per_full_buffer_with_staleness_scaled_weights():
     assert h.algorithm == "fedbuff"
     versions = h.column("version")
     np.testing.assert_array_equal(versions, np.arange(1, len(versions) + 1) // 4)
-    np.testing.assert_allclose(h.column("alpha"), 2.0 / (4 * np.sqrt(1 + h.column("staleness"))))
+    # 150 = 37 full buffers of 4, then a last buffer of 2 that the run's end applies
+    k = np.where(np.arange(150) < 148, 4, 2)
+    np.testing.assert_allclose(h.column("alpha"), 2.0 / (k * np.sqrt(1 + h.column("staleness"))))
+    assert h.num_applied == 150 and h.evals[-1]["version"] == 38
     assert h.final_accuracy > 0.3
 
 
 def test_fedbuff_step_is_the_mean_of_scaled_deltas():
     cfg = AsyncConfig(buffer_size=2, server_lr=1.5, concurrency=2, num_updates=2, max_staleness=None)
     setup = build(cfg)
-    from fedasync_lib.fedbuff import FedBuffServer
-    from fedasync_lib.update import Update
-    server = FedBuffServer(setup.model, setup.clients, setup.data.test, cfg)
+    from fedasync_lib.algorithms import FedBuff
+    from fedasync_lib.core.policy import ServerModel
+    from fedasync_lib.core.update import Update
+    policy, server = FedBuff(cfg), ServerModel(setup.model.state())
     x0 = server.state
     jobs = [LocalJob(i, i, 0, x0) for i in range(2)]
     outs = train_jobs(jobs, setup.data.clients, seed=cfg.seed, learning_rate=cfg.learning_rate,
                       batch_size=cfg.batch_size, local_epochs=cfg.local_epochs, num_classes=10)
-    server.apply(Update(outs[0][0], 0, 0, 200, base_state=x0), staleness=0, time=0.0)
+    assert policy.receive(server, Update(outs[0][0], 0, 0, 200, base_state=x0), 0, 0.0, 0) == {}
     assert server.version == 0 and server.state is x0
-    server.apply(Update(outs[1][0], 1, 0, 200, base_state=x0), staleness=3, time=0.0)
-    assert server.version == 1
+    weights = policy.receive(server, Update(outs[1][0], 1, 0, 200, base_state=x0), 3, 0.0, 1)
+    assert server.version == 1 and weights == pytest.approx({0: 1.5 / 2, 1: 1.5 / 4})
     for k in x0:
         expected = x0[k] + 1.5 * ((outs[0][0][k] - x0[k]) + (outs[1][0][k] - x0[k]) / 2.0) / 2
         torch.testing.assert_close(server.state[k], expected)
@@ -152,11 +167,17 @@ def test_fedavg_rounds_wait_for_the_slowest_and_have_no_staleness():
     h = run_fedavg(cfg)
     assert h.algorithm == "fedavg" and np.all(h.column("staleness") == 0)
     assert len(h.updates) == 95 and h.column("version").max() == 10  # 9 rounds of 10, one of 5
-    for v in range(1, 11):
-        rnd = [u for u in h.updates if u["version"] == v]
-        assert len({u["start_time"] for u in rnd}) == 1
-        assert all(u["applied_time"] == max(r["time"] for r in rnd) for u in rnd)
+    starts = sorted(set(h.column("start_time")))
+    assert len(starts) == 10
+    for v, start in enumerate(starts, 1):
+        rnd = [u for u in h.updates if u["start_time"] == start]
+        assert len(rnd) == (10 if v < 10 else 5)
+        assert all(u["base_version"] == v - 1 for u in rnd)
+        assert rnd[-1]["version"] == v  # the round is averaged when its slowest job lands
+        assert rnd[-1]["arrival_time"] == max(r["arrival_time"] for r in rnd)
         assert sum(u["alpha"] for u in rnd) == pytest.approx(1.0)
+        if v < 10:  # the next round starts when this one is averaged
+            assert starts[v] == rnd[-1]["arrival_time"]
     assert [e["update"] for e in h.evals] == list(range(0, 91, 10)) + [95]
 
 
@@ -164,7 +185,7 @@ def test_fedavg_with_one_client_per_round_equals_fedasync_replacing_the_model():
     cfg = AsyncConfig(concurrency=1, num_updates=30, staleness="constant", mixing_alpha=1.0)
     sync, fedasync = run_fedavg(cfg), run_fedasync(cfg)
     assert [u["client_id"] for u in sync.updates] == [u["client_id"] for u in fedasync.updates]
-    np.testing.assert_allclose(sync.column("time"), fedasync.column("time"))
+    np.testing.assert_allclose(sync.column("arrival_time"), fedasync.column("arrival_time"))
     np.testing.assert_allclose(sync.column("accuracy", "evals"), fedasync.column("accuracy", "evals"),
                                atol=1e-6)
 
@@ -178,7 +199,7 @@ def test_fedavg_is_much_slower_than_async_under_heterogeneity():
 def test_work_counts_client_seconds_of_arrived_jobs():
     for run in (run_fedasync, run_fedavg, run_fedbuff):
         h = run(HET.replace(num_updates=40, eval_every=40))
-        durations = h.column("time") - h.column("start_time")
+        durations = h.column("arrival_time") - h.column("start_time")
         assert h.evals[-1]["work"] == pytest.approx(durations.sum())
         assert math.isfinite(h.final_accuracy)
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fedasync_lib import AsyncConfig, AsyncDataset, make_federated_data
-from fedasync_lib.data import load_digits_split, partition_dirichlet, partition_iid
+from fedasync_lib.core.data import load_digits_split, partition_dirichlet, partition_iid
 
 
 def test_same_seed_same_tensors_whatever_the_global_rng():

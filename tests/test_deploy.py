@@ -8,7 +8,7 @@ import numpy as np
 import psutil
 import pytest
 
-from fedasync_lib import AsyncConfig, deploy, run_fedasync as simulate, run_fedbuff
+from fedasync_lib import AsyncConfig, deploy, run, run_fedasync as simulate, run_fedbuff
 from fedasync_lib.__main__ import main
 
 CFG = AsyncConfig(dataset="digits", learning_rate=0.1, concurrency=4, num_updates=100,
@@ -51,7 +51,7 @@ def test_deployed_fedasync_matches_the_simulator(dask_client):
     assert len(h.updates) == CFG.num_updates and h.num_applied == CFG.num_updates
     assert abs(h.tail_accuracy() - sim.tail_accuracy()) < 0.05
     assert h.column("staleness").mean() > 0.5  # real staleness under concurrency
-    assert np.all(np.diff(h.column("time")) >= 0)
+    assert np.all(np.diff(h.column("arrival_time")) >= 0)
     np.testing.assert_array_equal(h.column("version"), np.arange(1, CFG.num_updates + 1))
 
 
@@ -61,6 +61,54 @@ def test_deployed_fedbuff_steps_once_per_buffer(dask_client):
     assert h.algorithm == "fedbuff"
     np.testing.assert_array_equal(h.column("version"), np.arange(1, 121) // 4)
     assert abs(h.tail_accuracy() - run_fedbuff(cfg).tail_accuracy()) < 0.08
+
+
+def test_deployed_wait_policy_applies_no_update_staler_than_the_bound(dask_client):
+    cfg = CFG.replace(staleness_policy="wait", max_staleness=2, num_updates=60)
+    h = deploy.run_fedasync(cfg, client=dask_client, time_scale=0.02, progress=False)
+    assert len(h.updates) == 60 and h.num_rejected == 0
+    assert h.column("staleness").max() <= 2
+    assert h.column("staleness").max() > 0  # jobs did overlap: the bound was exercised
+
+
+# The same policy under both drivers: the loop is shared, so the same invariants hold.
+SHARED = CFG.replace(num_updates=42, eval_every=10, buffer_size=4, max_staleness=2)
+
+
+@pytest.mark.parametrize("algorithm,changes", [
+    ("fedasync", {}),                                   # drop above the bound
+    ("fedasync", {"staleness_policy": "wait"}),         # wait for the bound
+    ("fedbuff", {"max_staleness": None}),               # 42 = 10 buffers of 4 and one of 2
+    ("fedavg", {}),
+])
+def test_the_simulator_and_the_dask_driver_share_the_loop(dask_client, algorithm, changes):
+    cfg = SHARED.replace(**changes)
+    sim = run(cfg, algorithm)
+    dep = deploy.run(cfg, algorithm, client=dask_client, time_scale=0.02, progress=False)
+    assert (sim.clock, dep.clock) == ("virtual", "wall-clock")
+    for h in (sim, dep):
+        assert h.algorithm == algorithm and len(h.updates) == cfg.num_updates
+        assert set(h.updates[0]) == set(sim.updates[0]) and set(h.evals[0]) == set(sim.evals[0])
+        assert [e["update"] for e in h.evals] == [0, 10, 20, 30, 40, 42]
+        staleness = h.column("staleness")
+        if cfg.staleness_policy == "wait":
+            assert staleness.max() <= 2 and h.num_rejected == 0
+        elif algorithm == "fedasync":
+            assert np.all((h.column("alpha") == 0) == (staleness > 2))
+        if algorithm == "fedbuff":  # the last partial buffer is flushed
+            assert h.num_applied == 42 and h.evals[-1]["version"] == 11
+        if algorithm == "fedavg":
+            assert staleness.max() == 0 and h.evals[-1]["version"] == 11  # 10 rounds of 4, one of 2
+        assert not h.diverged and h.final_accuracy > h.evals[0]["accuracy"]
+
+
+def test_deployed_runs_honour_apply_time_and_update_order(dask_client):
+    cfg = CFG.replace(num_updates=40, apply_time=0.5, update_order="freshest", eval_every=40)
+    h = deploy.run_fedasync(cfg, client=dask_client, time_scale=0.02, progress=False)
+    waits = h.column("applied_time") - h.column("arrival_time")
+    assert np.all(waits >= 0) and waits.max() > 0.005  # updates queued while the server was busy
+    applied = h.column("applied_time")
+    assert np.all(np.diff(applied) >= 0.5 * 0.02 * 0.9)  # one at a time, each apply_time long
 
 
 def test_killing_a_worker_mid_run_loses_no_applied_update():
@@ -98,7 +146,8 @@ def test_every_client_failing_stops_the_run_with_a_clear_error(dask_client):
 def test_unreachable_scheduler_is_a_clear_error():
     start = time.monotonic()
     with pytest.raises(RuntimeError, match=r"scheduler_address='tcp://127.0.0.1:9' cannot be reached"):
-        deploy.run_fedasync(CFG, "tcp://127.0.0.1:9", connect_timeout=2, progress=False)
+        deploy.run_fedasync(CFG, scheduler_address="tcp://127.0.0.1:9", connect_timeout=2,
+                            progress=False)
     assert time.monotonic() - start < 30
 
 
@@ -123,5 +172,11 @@ def test_command_line_deploy(capsys):
                  "--max-staleness", "none", "--time-scale", "0", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "on a local cluster of 2 worker processes" in out and "updates applied       20" in out
+    assert main(["deploy", "--updates", "30", "--clients", "8", "--concurrency", "4",
+                 "--staleness-policy", "wait", "--max-staleness", "1", "--time-scale", "0.01",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    max_seen = int(out.split("staleness mean / max")[1].split("/")[1].split()[0])
+    assert "updates rejected      0" in out and max_seen <= 1
     assert main(["deploy", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "2"]) == 1
     assert "cannot be reached" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 import pytest
 
-from fedasync_lib.events import EventQueue
+from fedasync_lib.core.events import EventQueue
 
 
 def test_events_come_out_in_time_order_and_move_the_clock():

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from fedasync_lib import lesson, plots  # noqa: E402
-from fedasync_lib.widgets import slider  # noqa: E402
+from fedasync_lib.teaching.widgets import slider  # noqa: E402
 
 LO = {name: spec[0] for name, spec in lesson.SLIDERS.items()}
 HI = {name: spec[1] for name, spec in lesson.SLIDERS.items()}
@@ -31,7 +31,7 @@ def draw(fig):
 def test_timelines_demo_at_extremes(concurrency, heterogeneity):
     t = lesson.timelines(concurrency, heterogeneity)
     assert len(t.sync_jobs) == 40
-    assert sum(1 for j in t.async_jobs if j.end <= t.async_time) == 40
+    assert sum(1 for j in t.async_jobs if j.arrival_time <= t.async_time) == 40
     assert 0 < t.sync_utilization <= 1 + 1e-9
     assert t.async_utilization == pytest.approx(1.0)
     if concurrency == 1:  # nobody to wait for: both schedules coincide
@@ -43,11 +43,11 @@ def test_timelines_demo_at_extremes(concurrency, heterogeneity):
 
 def test_sync_rounds_wait_for_their_slowest_job():
     t = lesson.timelines(concurrency=5, heterogeneity=1.0)
-    starts = sorted({j.start for j in t.sync_jobs})
+    starts = sorted({j.start_time for j in t.sync_jobs})
     for start, next_start in zip(starts, starts[1:]):
-        round_jobs = [j for j in t.sync_jobs if j.start == start]
+        round_jobs = [j for j in t.sync_jobs if j.start_time == start]
         assert len(round_jobs) == 5
-        assert next_start == max(j.end for j in round_jobs)
+        assert next_start == max(j.arrival_time for j in round_jobs)
         assert len({j.client_id for j in round_jobs}) == 5
 
 

@@ -44,7 +44,7 @@ def test_staleness_is_the_number_of_applied_updates_while_the_client_trained():
     h = run_fedasync(AsyncConfig(concurrency=6, max_staleness=4, num_updates=150))
     ups = h.updates
     for i, u in enumerate(ups):
-        applied_between = sum(1 for v in ups[:i] if v["alpha"] > 0 and v["time"] > u["start_time"])
+        applied_between = sum(1 for v in ups[:i] if v["alpha"] > 0 and v["arrival_time"] > u["start_time"])
         assert u["staleness"] == applied_between
         version_on_arrival = ups[i - 1]["version"] if i else 0
         assert u["staleness"] == version_on_arrival - u["base_version"]
@@ -63,7 +63,7 @@ def test_every_update_beyond_max_staleness_is_rejected_and_recorded():
 def test_arrivals_in_time_order_with_concurrency_respected():
     cfg = AsyncConfig(concurrency=7, num_updates=120)
     h = run_fedasync(cfg)
-    times, starts = h.column("time"), h.column("start_time")
+    times, starts = h.column("arrival_time"), h.column("start_time")
     assert np.all(np.diff(times) >= 0)
     assert np.all(starts < times)
     for t in times:  # at most `concurrency` jobs in flight at any moment
@@ -77,7 +77,7 @@ def test_jobs_take_their_clients_time():
     cfg = AsyncConfig(concurrency=20, jitter=0.0, heterogeneity=1.0, num_updates=100)
     h = run_fedasync(cfg)
     for u in h.updates:
-        assert u["time"] - u["start_time"] == pytest.approx(h.client_latency[u["client_id"]])
+        assert u["arrival_time"] - u["start_time"] == pytest.approx(h.client_latency[u["client_id"]])
 
 
 def test_same_config_same_history_other_seed_other_history():
@@ -95,7 +95,7 @@ def test_history_records_have_the_documented_keys():
     cfg = AsyncConfig(num_updates=45, eval_every=10)
     h = run_fedasync(cfg)
     assert len(h.updates) == 45
-    assert set(h.updates[0]) >= {"time", "client_id", "base_version", "version",
+    assert set(h.updates[0]) >= {"arrival_time", "client_id", "base_version", "version",
                                  "staleness", "alpha"}
     assert [e["update"] for e in h.evals] == [0, 10, 20, 30, 40, 45]
     assert set(h.evals[0]) >= {"time", "version", "accuracy", "loss"}

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from fedasync_lib import AsyncClient, AsyncConfig, AsyncDataset, AsyncModel
-from fedasync_lib import seeding
-from fedasync_lib.training import LazyTrainer, LocalJob, minibatch_schedule, train_jobs
+from fedasync_lib.core import seeding
+from fedasync_lib.core.training import LazyTrainer, LocalJob, minibatch_schedule, train_jobs
 
 CFG = AsyncConfig()
 KW = dict(seed=CFG.seed, learning_rate=0.05, batch_size=16, local_epochs=2, num_classes=10)

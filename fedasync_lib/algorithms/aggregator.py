@@ -28,11 +28,11 @@ from typing import Callable, Optional, Tuple
 
 import torch
 
-from . import bounded
+from ..core.config import AsyncConfig
+from ..core.model import State
+from ..core.update import Update
 from . import staleness as staleness_fns
-from .config import AsyncConfig
-from .model import State
-from .update import Update
+from .bounded import AcceptRule, StalenessBound
 
 
 @dataclass
@@ -48,31 +48,26 @@ class MixingContext:
 
 
 MixingRule = Callable[[MixingContext], float]
-AcceptRule = Callable[[int, Optional[int]], bool]
 
 
 class AsyncAggregator:
     """Turns (server state, update, server version) into the next server state.
 
     ``mixing_rule`` replaces the config's rate for accepted updates (adaptive
-    mixing, Exercise 3); ``accept`` replaces the staleness bound (Exercise 1).
+    mixing, Exercise 3); ``accept`` replaces the staleness bound (Exercise 1),
+    or pass a whole :class:`~fedasync_lib.algorithms.bounded.StalenessBound` as ``bound``.
     """
 
     def __init__(self, config: AsyncConfig, mixing_rule: Optional[MixingRule] = None,
-                 accept: Optional[AcceptRule] = None):
+                 accept: Optional[AcceptRule] = None, bound: Optional[StalenessBound] = None):
         self.config = config
         self.staleness_fn = staleness_fns.from_config(config)
         self.mixing_rule = mixing_rule
-        self._accept = accept or bounded.accept
+        self.bound = bound if bound is not None else StalenessBound(config, accept=accept)
 
     def accepts(self, staleness: int) -> bool:
-        """Drop policy: False when the update is older than ``max_staleness``.
-
-        Under the wait policy nothing is dropped: the bound acts before a job starts.
-        """
-        if self.config.staleness_policy == "wait":
-            return True
-        return bool(self._accept(staleness, self.config.max_staleness))
+        """False when the staleness bound rejects the update (drop policy)."""
+        return self.bound.accepts(staleness)
 
     def mixing_rate(self, update: Update, current_version: int, server_state: Optional[State] = None,
                     time: float = 0.0) -> float:

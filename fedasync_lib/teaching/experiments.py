@@ -12,16 +12,15 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from . import bounded
-from .clients import draw_mean_latencies
-from .config import AsyncConfig
-from .data import FederatedData, load_digits_split
-from .history import History
-from .lesson import LESSON, federated_data, simulate, simulate_fedavg, simulate_fedbuff
-from .model import logits
-from .scheduling import Scheduler
-from .simulation import build, run_fedasync, run_fedbuff
-from .server import AsyncServer
+from ..algorithms import bounded
+from ..core.clients import draw_mean_latencies
+from ..core.config import AsyncConfig
+from ..core.data import FederatedData, load_digits_split
+from ..core.history import History
+from ..core.model import logits
+from ..core.scheduling import Scheduler
+from ..runner import run, server_for
+from .lesson import LESSON, federated_data, simulate
 from .timeline import async_jobs, utilization
 
 
@@ -42,13 +41,13 @@ def bound_run(policy: str, max_staleness: Optional[int], config: AsyncConfig = L
               accept: Optional[Callable] = None, may_start: Optional[Callable] = None) -> BoundResult:
     """One run of ``config`` under a staleness bound enforced by ``policy``."""
     cfg = config.replace(staleness_policy=policy, max_staleness=max_staleness)
-    hooks = {}
-    if accept is not None and accept is not bounded.accept:
-        hooks["accept"] = accept
-    if may_start is not None and may_start is not bounded.may_start:
-        hooks["may_start"] = may_start
-    h = run_fedasync(cfg, federated_data(cfg), **hooks) if hooks else simulate(cfg)
-    durations = h.column("time") - h.column("start_time")
+    # Each policy calls one hook: drop calls accept, wait calls may_start.
+    hook, default = (("accept", bounded.accept) if policy == "drop"
+                     else ("may_start", bounded.may_start))
+    learner = accept if policy == "drop" else may_start
+    h = (run(cfg, "fedasync", federated_data(cfg), **{hook: learner})
+         if learner is not None and learner is not default else simulate(cfg))
+    durations = h.column("arrival_time") - h.column("start_time")
     rejected = h.column("alpha") == 0
     busy = utilization(async_jobs(h), cfg.concurrency, h.virtual_time)
     return BoundResult(policy, max_staleness, h.tail_accuracy(),
@@ -103,9 +102,8 @@ def scheduling_run(update_order: str, client_order: str, config: AsyncConfig = S
                    scheduler_class: Callable[..., object] = Scheduler) -> SchedulingResult:
     """One run of Exercise 2's experiment with a given scheduler."""
     data = speed_skewed_digits(config)
-    setup = build(config, data)
-    server = AsyncServer(setup.model, setup.clients, data.test, config,
-                         scheduler=scheduler_class(update_order, client_order))
+    server = server_for(config, "fedasync", data,
+                        scheduler=scheduler_class(update_order, client_order))
     h = server.train()
     delivered = h.contributions(applied_only=False)
     n = max(1, config.num_clients // 10)
@@ -137,7 +135,7 @@ def mixing_rules_run(heterogeneity: float, rules: Dict[str, Optional[Callable]],
     cfg = config.replace(heterogeneity=heterogeneity)
     data = federated_data(cfg)
     return {name: (simulate(cfg.replace(staleness="constant")) if rule is None
-                   else run_fedasync(cfg, data, mixing_rule=rule))
+                   else run(cfg, "fedasync", data, mixing_rule=rule))
             for name, rule in rules.items()}
 
 
@@ -157,9 +155,9 @@ def sync_vs_async(heterogeneity: float, config: AsyncConfig = SYNC_VS_ASYNC,
     cfg = config.replace(heterogeneity=heterogeneity)
     data = federated_data(cfg)
     hooks = {"buffer_step": buffer_step} if buffer_step is not None else {}
-    return {"FedAvg (sync)": simulate_fedavg(cfg),
+    return {"FedAvg (sync)": simulate(cfg, "fedavg"),
             "FedAsync": simulate(cfg),
-            "FedBuff": run_fedbuff(cfg, data, **hooks) if hooks else simulate_fedbuff(cfg)}
+            "FedBuff": run(cfg, "fedbuff", data, **hooks) if hooks else simulate(cfg, "fedbuff")}
 
 
 def time_to_target(runs: Dict[str, History], target: float) -> Dict[str, Optional[float]]:

@@ -11,18 +11,20 @@ returned histories as read-only.
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 import numpy as np
 
-from . import staleness as staleness_fns
-from .config import AsyncConfig
-from .data import FederatedData, make_federated_data
-from .history import History
-from .simulation import run_fedasync, run_fedavg, run_fedbuff
-from .timeline import Job, async_jobs, sync_rounds, utilization
+from ..algorithms import ignored_fields
+from ..algorithms import staleness as staleness_fns
+from ..core.config import AsyncConfig
+from ..core.data import FederatedData, make_federated_data
+from ..core.history import History
+from ..runner import run
+from .timeline import Job, async_jobs, utilization
 
 #: The lesson's default experiment: real handwritten digits split with label
 #: skew (Dirichlet 0.5) over 20 clients, 10 of them training at once, with
@@ -68,22 +70,18 @@ def federated_data(config: AsyncConfig) -> FederatedData:
                  config.num_classes)
 
 
+def simulate(config: AsyncConfig, algorithm: str = "fedasync") -> History:
+    """``run(config, algorithm)`` on the cached data split, itself cached by config.
+
+    Returns a fresh copy each time: a caller may change it without changing
+    what the next caller gets.
+    """
+    return copy.deepcopy(_simulate(config, algorithm))
+
+
 @functools.lru_cache(maxsize=256)
-def simulate(config: AsyncConfig) -> History:
-    """``run_fedasync(config)``, cached by config."""
-    return run_fedasync(config, federated_data(config))
-
-
-@functools.lru_cache(maxsize=64)
-def simulate_fedbuff(config: AsyncConfig) -> History:
-    """``run_fedbuff(config)``, cached by config."""
-    return run_fedbuff(config, federated_data(config))
-
-
-@functools.lru_cache(maxsize=64)
-def simulate_fedavg(config: AsyncConfig) -> History:
-    """``run_fedavg(config)``, cached by config."""
-    return run_fedavg(config, federated_data(config))
+def _simulate(config: AsyncConfig, algorithm: str) -> History:
+    return run(config, algorithm, federated_data(config))
 
 
 def sequential(config: AsyncConfig) -> AsyncConfig:
@@ -106,15 +104,14 @@ class Timelines:
 
 def timelines(concurrency: int, heterogeneity: float, num_jobs: int = 40,
               config: AsyncConfig = LESSON) -> Timelines:
-    """The same ``num_jobs`` client jobs, as synchronous rounds and asynchronously."""
+    """The same ``num_jobs`` client jobs, as synchronous rounds (FedAvg) and asynchronously."""
     cfg = config.replace(concurrency=concurrency, heterogeneity=heterogeneity,
                          num_updates=num_jobs)
-    sync = sync_rounds(cfg, num_jobs)
-    history = simulate(cfg)
-    sync_time = max(j.end for j in sync)
-    return Timelines(sync, async_jobs(history), sync_time, history.virtual_time,
-                     utilization(sync, concurrency, sync_time),
-                     utilization(async_jobs(history), concurrency, history.virtual_time),
+    sync, asynchronous = simulate(cfg, "fedavg"), simulate(cfg)
+    return Timelines(async_jobs(sync)[:num_jobs], async_jobs(asynchronous), sync.virtual_time,
+                     asynchronous.virtual_time,
+                     utilization(async_jobs(sync), concurrency, sync.virtual_time),
+                     utilization(async_jobs(asynchronous), concurrency, asynchronous.virtual_time),
                      concurrency, cfg.num_clients)
 
 
@@ -244,21 +241,45 @@ def damping_comparison(config: AsyncConfig = LESSON) -> Dict[str, History]:
 
 
 # --- classroom mode ---------------------------------------------------------------------
-ALGORITHMS = ("FedAsync", "FedBuff", "FedAvg (sync)")
+#: The classroom's algorithm names, and the names :func:`fedasync_lib.run` knows them by.
+ALGORITHM_NAMES = {"FedAsync": "fedasync", "FedBuff": "fedbuff", "FedAvg (sync)": "fedavg"}
+ALGORITHMS = tuple(ALGORITHM_NAMES)
+#: The classroom controls that set an algorithm-specific config field.
+CLASSROOM_FIELDS = {"staleness": "staleness", "decay": "staleness_weight_decay",
+                    "mixing_alpha": "mixing_alpha"}
 
 
-def classroom_run(algorithm: str, concurrency: int, heterogeneity: float, staleness: str,
-                  decay: float, mixing_alpha: float, config: AsyncConfig = LESSON) -> Dict[str, History]:
-    """The classroom app's run: one algorithm at the sliders' settings, and the
-    sequential run of the same experiment as the reference.
+def classroom_config(algorithm: str, concurrency: int, heterogeneity: float, staleness: str,
+                     decay: float, mixing_alpha: float, config: AsyncConfig = LESSON) -> AsyncConfig:
+    """The config of the classroom app's run at the controls' settings.
 
     FedBuff uses a buffer of 5 and a server learning rate of 3, as in Exercise 4.
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm={algorithm!r} is invalid: expected one of "
                          f"{', '.join(map(repr, ALGORITHMS))}")
-    cfg = config.replace(concurrency=concurrency, heterogeneity=heterogeneity, staleness=staleness,
-                         staleness_weight_decay=decay, mixing_alpha=mixing_alpha,
-                         buffer_size=5, server_lr=3.0)
-    run = {"FedAsync": simulate, "FedBuff": simulate_fedbuff, "FedAvg (sync)": simulate_fedavg}[algorithm]
-    return {"sequential": simulate(sequential(cfg)), algorithm: run(cfg)}
+    return config.replace(concurrency=concurrency, heterogeneity=heterogeneity,
+                          staleness=staleness, staleness_weight_decay=decay,
+                          mixing_alpha=mixing_alpha, buffer_size=5, server_lr=3.0)
+
+
+def classroom_ignored(algorithm: str, staleness: str, config: AsyncConfig = LESSON) -> List[str]:
+    """The classroom controls that ``algorithm`` does not read (the app greys them out):
+    FedBuff and FedAvg have no alpha and no staleness function, and only the
+    exponential function reads the decay."""
+    cfg = classroom_config(algorithm, config.concurrency, config.heterogeneity, staleness,
+                           config.staleness_weight_decay, config.mixing_alpha, config)
+    ignored = ignored_fields(ALGORITHM_NAMES[algorithm], cfg)
+    return [control for control, field in CLASSROOM_FIELDS.items() if field in ignored]
+
+
+def classroom_run(algorithm: str, concurrency: int, heterogeneity: float, staleness: str,
+                  decay: float, mixing_alpha: float, config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """The classroom app's run: one algorithm at the sliders' settings, and the
+    sequential run of the same experiment (FedAsync, one client at a time) as
+    the reference. See :func:`classroom_config`.
+    """
+    cfg = classroom_config(algorithm, concurrency, heterogeneity, staleness, decay,
+                           mixing_alpha, config)
+    return {"sequential": simulate(sequential(cfg)),
+            algorithm: simulate(cfg, ALGORITHM_NAMES[algorithm])}

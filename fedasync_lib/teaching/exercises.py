@@ -17,9 +17,9 @@ from typing import Any, Callable, List
 import numpy as np
 import torch
 
-from .aggregator import MixingContext
-from .config import AsyncConfig
-from .update import Update
+from ..algorithms.aggregator import MixingContext
+from ..core.config import AsyncConfig
+from ..core.update import Update
 
 
 class _Feedback:
@@ -90,19 +90,26 @@ def check_exercise_1(accept: Callable, may_start: Callable) -> bool:
             if got is not None:
                 fb.expect(bool(got) == right, message)
         cases = [
-            ((13, [10, 12], 3), True,
-             "may_start(13, [10, 12], 3) should be True: the oldest job in flight started from "
-             "version 10, and 13 - 10 = 3 is within the bound (inclusive)."),
-            ((14, [12, 10], 3), False,
-             "may_start(14, [12, 10], 3) should be False: compare with the OLDEST job in flight "
-             "(the smallest base version, 10), not the newest or the first in the list: "
-             "14 - 10 = 4 > 3."),
-            ((14, [], 3), True,
-             "may_start(14, [], 3) should be True: with no job in flight there is nobody to wait for."),
+            ((13, [11, 12], 4), True,
+             "may_start(13, [11, 12], 4) should be True: the oldest job in flight is 13 - 11 = 2 "
+             "versions behind, and the 2 jobs in flight (counting the new one, 2 others) could "
+             "land first: 2 + 2 = 4 is within the bound (inclusive)."),
+            ((14, [13, 10], 5), False,
+             "may_start(14, [13, 10], 5) should be False: look at the OLDEST job in flight (the "
+             "smallest base version, 10), not the newest or the first in the list: "
+             "14 - 10 + 2 = 6 > 5."),
+            ((13, [12, 12, 12], 3), False,
+             "may_start(13, [12, 12, 12], 3) should be False: count the jobs in flight too. Each "
+             "one could land before the oldest and make it staler: 13 - 12 + 3 = 4 > 3."),
+            ((14, [], 0), True,
+             "may_start(14, [], 0) should be True: with no job in flight there is nobody to wait for."),
             ((50, [0], None), True,
              "may_start(50, [0], None) should be True: None means there is no bound."),
-            ((5, [5, 5], 0), True,
-             "may_start(5, [5, 5], 0) should be True: the server is 0 versions ahead."),
+            ((5, [5], 1), True,
+             "may_start(5, [5], 1) should be True: 5 - 5 + 1 = 1 is within the bound (inclusive)."),
+            ((5, [5], 0), False,
+             "may_start(5, [5], 0) should be False: with a bound of 0 only one job may be in "
+             "flight, or it could land 1 version stale."),
         ]
         for args, right, message in cases:
             got = _call(fb, may_start, *args, what=f"may_start{args}", hint=message)

@@ -21,11 +21,14 @@ from typing import Callable
 import torch
 
 from .aggregator import MixingContext
-from .model import State
+from ..core.model import State
 
 
 def model_distance(a: State, b: State) -> float:
-    """Relative L2 distance ||a - b|| / ||b|| over all parameters (0 when b is all zeros)."""
+    """Relative L2 distance ||a - b|| / ||b|| over all parameters.
+
+    When ``b`` is all zeros there is no scale to divide by: the plain distance ||a||.
+    """
     diff = torch.sqrt(sum(((a[k] - b[k]) ** 2).sum() for k in b))
     norm = torch.sqrt(sum((b[k] ** 2).sum() for k in b))
     return float(diff / norm) if norm > 0 else float(diff)

@@ -17,19 +17,27 @@ import numpy as np
 class History:
     """The record of one run.
 
-    updates: one dict per update that reached the server, in arrival order:
-        ``time`` (virtual s), ``start_time`` (when its client got the model),
-        ``client_id``, ``base_version``, ``version`` (server version after
-        it was handled), ``staleness``, ``alpha`` (mixing weight applied, 0
-        when rejected), ``train_loss`` (the client's loss on its own data).
+    updates: one dict per update the server handled, in the order it handled them:
+        ``arrival_time`` (when it reached the server), ``applied_time`` (when
+        the server took it up; later when it queued), ``start_time`` (when its
+        client got the model), ``client_id``, ``base_version``, ``version``
+        (server version right after it was handled), ``staleness``, ``alpha``
+        (its weight in the step that applied it: FedAsync's mixing rate,
+        FedBuff's eta / (K sqrt(1 + staleness)), FedAvg's sample share; 0 when
+        it was rejected), ``train_loss`` (the client's loss on its own data).
+        An update that a buffer holds back gets its weight when the buffer
+        is applied, at the latest when the run ends.
     evals: one dict at the start and every ``eval_every`` updates:
         ``update`` (updates handled so far), ``time``, ``version``,
         ``accuracy`` and ``loss`` on the held-out test set.
     final_accuracy: test accuracy of the final model (nan if it diverged).
     client_latency: each client's typical job time in virtual seconds.
     diverged: True when the run stopped because the model became non-finite.
-    unfinished: jobs still training when the run ended, as dicts with
-        ``client_id``, ``start_time`` and ``time`` (when they would have arrived).
+    unfinished: jobs still training, or waiting for the server, when the run
+        ended, as dicts with ``client_id``, ``start_time`` and ``arrival_time``
+        (virtual clock: when they would have arrived; wall clock: when they
+        were cancelled).
+    clock: ``"virtual"`` (simulated seconds) or ``"wall-clock"`` (a deployed run).
     incidents: what went wrong in a deployed run (:mod:`fedasync_lib.deploy`):
         dicts with ``time``, ``event`` (``"job lost"``, ``"client failed"``),
         ``client_id`` and ``error``.
@@ -43,15 +51,22 @@ class History:
     diverged: bool = False
     unfinished: List[Dict[str, Any]] = field(default_factory=list)
     incidents: List[Dict[str, Any]] = field(default_factory=list)
+    clock: str = "virtual"
 
     def record_update(self, job: Any, *, applied_time: float, version: int, staleness: int,
                       alpha: float, train_loss: float) -> None:
         """Append the record of a handled update; ``job`` is its :class:`training.LocalJob`."""
         self.updates.append({
-            "time": job.finish_time, "applied_time": applied_time, "start_time": job.start_time,
-            "client_id": job.client_id, "base_version": job.base_version, "version": version,
+            "arrival_time": job.arrival_time, "applied_time": applied_time,
+            "start_time": job.start_time, "client_id": job.client_id,
+            "base_version": job.base_version, "version": version,
             "staleness": staleness, "alpha": alpha, "train_loss": train_loss,
         })
+
+    def set_weights(self, weights: Dict[int, float]) -> None:
+        """Give earlier updates (by index) their weight in a step just taken."""
+        for index, alpha in weights.items():
+            self.updates[index]["alpha"] = alpha
 
     def column(self, key: str, records: str = "updates") -> np.ndarray:
         """One field of every update (or eval) record, as an array."""
@@ -67,8 +82,8 @@ class History:
 
     @property
     def virtual_time(self) -> float:
-        """Virtual seconds until the last update arrived."""
-        return self.updates[-1]["time"] if self.updates else 0.0
+        """Seconds until the last handled update arrived (wall-clock seconds for a deployed run)."""
+        return float(max(self.column("arrival_time"))) if self.updates else 0.0
 
     def contributions(self, applied_only: bool = True) -> np.ndarray:
         """Updates per client (applied ones only, by default)."""

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .history import History
+from ..core.history import History
 from .lesson import StalenessProfile, Timelines
 
 STYLE = Path(__file__).with_name("fedasync.mplstyle")
@@ -92,12 +92,12 @@ def plot_convergence(runs: Mapping[str, History], title: str = "",
 def _gantt(ax: Axes, jobs, num_clients: int, horizon: float) -> None:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for j in jobs:
-        if j.start >= horizon:
+        if j.start_time >= horizon:
             continue
-        end = min(j.end, horizon)
-        ax.barh(j.client_id, end - j.start, left=j.start, height=0.7,
+        end = min(j.arrival_time, horizon)
+        ax.barh(j.client_id, end - j.start_time, left=j.start_time, height=0.7,
                 color=colors[j.client_id % len(colors)], edgecolor="white", linewidth=0.5,
-                alpha=0.9 if j.end <= horizon else 0.35)
+                alpha=0.9 if j.arrival_time <= horizon else 0.35)
     ax.set_ylim(-0.7, num_clients - 0.3)
     ax.invert_yaxis()
     ax.set_ylabel("client")
@@ -108,7 +108,7 @@ def plot_timelines(t: Timelines) -> Figure:
     horizon = max(t.sync_time, t.async_time)
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.2))
     _gantt(top, t.sync_jobs, t.num_clients, horizon)
-    rounds = sorted({j.start for j in t.sync_jobs})
+    rounds = sorted({j.start_time for j in t.sync_jobs})
     for r in rounds[1:]:
         top.axvline(r, color="black", linewidth=0.8, linestyle=":")
     top.set_title(f"synchronous rounds of {t.concurrency}: {len(t.sync_jobs)} jobs in "
@@ -420,15 +420,15 @@ def plot_replay(history: History, until: float) -> Figure:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for u in history.updates:
         if u["start_time"] <= until:
-            gantt.barh(u["client_id"], min(u["time"], until) - u["start_time"], left=u["start_time"],
+            gantt.barh(u["client_id"], min(u["arrival_time"], until) - u["start_time"], left=u["start_time"],
                        height=0.7, color=colors[u["client_id"] % len(colors)],
-                       alpha=0.9 if u["time"] <= until else 0.35)
+                       alpha=0.9 if u["arrival_time"] <= until else 0.35)
     gantt.set_xlim(0, history.virtual_time * 1.02)
     gantt.set_ylim(-0.7, len(history.client_latency) - 0.3)
     gantt.invert_yaxis()
     gantt.set_xlabel("wall-clock time (s)")
     gantt.set_ylabel("client")
-    done = sum(u["time"] <= until for u in history.updates)
+    done = sum(u["arrival_time"] <= until for u in history.updates)
     gantt.set_title(f"{done} updates by {until:.1f} s (faded: still training)")
     evals = [e for e in history.evals if e["time"] <= until]
     acc.plot([e["time"] for e in evals], [e["accuracy"] for e in evals], marker="o", markersize=3,

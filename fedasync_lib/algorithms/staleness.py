@@ -21,7 +21,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from .config import AsyncConfig
+from ..core.config import AsyncConfig
 
 Staleness = Union[int, np.ndarray]
 StalenessFn = Callable[[Staleness], Union[float, np.ndarray]]

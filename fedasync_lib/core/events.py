@@ -37,5 +37,15 @@ class EventQueue:
         self.now = time
         return time, payload
 
+    def peek_time(self) -> float:
+        """Time of the earliest event, without removing it."""
+        return self._heap[0][0]
+
+    def advance(self, time: float) -> None:
+        """Move the clock forward to ``time`` with no event (nothing happened until then)."""
+        if time < self.now:
+            raise ValueError(f"time={time} is invalid: the clock cannot go back from {self.now}")
+        self.now = time
+
     def __len__(self) -> int:
         return len(self._heap)

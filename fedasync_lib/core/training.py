@@ -48,8 +48,8 @@ class LocalJob:
     client_id: int
     base_version: int  # server version of base_state
     base_state: State
-    start_time: float = 0.0
-    finish_time: float = 0.0
+    start_time: float = 0.0  # when the client was handed the model
+    arrival_time: float = 0.0  # when its update reaches the server
 
 
 # softmax and log-softmax over the last dimension, shifted by the max for

@@ -1,0 +1,109 @@
+"""FedBuff: buffered asynchronous aggregation (Nguyen et al., AISTATS 2022,
+arXiv:2106.06639), as a policy of the event loop.
+
+Clients train asynchronously as in FedAsync, but the server does not mix each
+update in at once. It keeps a buffer. Each arriving update contributes its
+*change* Delta = x_client - x_base (the client's model minus the model it
+started from), scaled by how stale it is:
+
+    buffer += Delta / sqrt(1 + staleness)
+
+When ``buffer_size`` (K) updates have been buffered, the server takes one step
+with its own learning rate eta (``server_lr``) and empties the buffer:
+
+    x <- x + eta * buffer / K,       version <- version + 1
+
+When the run ends with a partly filled buffer of K' < K updates, that buffer
+is applied too (divided by K'), so every accepted update moves the model.
+
+Staleness is counted in these server steps. Because K updates share one step,
+each one is staler by a factor of about K less than in FedAsync with the same
+number of clients in flight. The ``alpha`` recorded for an update is its
+effective weight eta / (K sqrt(1 + staleness)), written when its step is taken.
+
+FedBuff reads ``buffer_size``, ``server_lr`` and the staleness bound; its
+staleness weight is the paper's 1/sqrt(1 + s), whatever ``config.staleness``,
+``mixing`` and ``mixing_alpha`` say (see :meth:`FedBuff.fields_read`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+
+from ..core.config import AsyncConfig
+from ..core.model import State
+from ..core.policy import Policy, ServerModel
+from ..core.training import LocalJob
+from ..core.update import Update
+from .bounded import AcceptRule, MayStartRule, StalenessBound
+
+BufferStep = Callable[[State, List[Tuple[State, int]], float], State]
+
+
+def fedbuff_step(server_state: State, buffered: List[Tuple[State, int]], server_lr: float) -> State:
+    """One FedBuff server step from a buffer of ``(delta, staleness)`` pairs:
+
+        x_new = x + server_lr * (1/K) * sum_i delta_i / sqrt(1 + staleness_i)
+
+    with K = len(buffered). Returns a new state; the inputs are left unchanged.
+    """
+    weights = [1.0 / math.sqrt(1.0 + s) for _, s in buffered]
+    return {k: server_state[k] + server_lr * sum(w * delta[k] for w, (delta, _) in
+                                                 zip(weights, buffered)) / len(buffered)
+            for k in server_state}
+
+
+class FedBuff(Policy):
+    """Buffer K updates' changes, then take one server step.
+
+    Hooks: ``buffer_step`` (the server step, Exercise 4), ``accept`` /
+    ``may_start`` (the staleness bound).
+    """
+
+    name = "fedbuff"
+    title = "FedBuff"
+
+    def __init__(self, config: AsyncConfig, *, buffer_step: Optional[BufferStep] = None,
+                 accept: Optional[AcceptRule] = None, may_start: Optional[MayStartRule] = None):
+        super().__init__(config)
+        self.bound = StalenessBound(config, accept=accept, may_start=may_start,
+                                    algorithm=self.name)
+        self.buffer_step = buffer_step or fedbuff_step
+        self.buffer: List[Tuple[State, int]] = []
+        self.buffered: List[int] = []  # arrival indices of the buffered updates
+
+    @classmethod
+    def fields_read(cls, config: AsyncConfig) -> FrozenSet[str]:
+        return StalenessBound.fields_read(config) | {"buffer_size", "server_lr"}
+
+    def may_start(self, server: ServerModel, in_flight: Sequence[LocalJob], handled: int) -> bool:
+        return self.bound.allows_start(server.version, (j.base_version for j in in_flight))
+
+    def receive(self, server: ServerModel, update: Update, staleness: int, time: float,
+                index: int) -> Dict[int, float]:
+        if not self.bound.accepts(staleness):
+            return {}
+        if update.base_state is None:
+            raise ValueError(f"update from client {update.client_id} has base_state=None: "
+                             "FedBuff needs the model the client started from to compute its "
+                             "change")
+        delta = {k: update.state_dict[k] - update.base_state[k] for k in server.state}
+        self.buffer.append((delta, staleness))
+        self.buffered.append(index)
+        if len(self.buffer) < self.config.buffer_size:
+            return {}
+        return self._step(server)
+
+    def flush(self, server: ServerModel, time: float) -> Dict[int, float]:
+        return self._step(server) if self.buffer else {}
+
+    def _step(self, server: ServerModel) -> Dict[int, float]:
+        """Apply the buffer (full, or the last partial one) as one server step."""
+        k, eta = len(self.buffer), self.config.server_lr
+        server.state = self.buffer_step(server.state, self.buffer, eta)
+        server.version += 1
+        weights = {i: eta / (k * math.sqrt(1.0 + s))
+                   for i, (_, s) in zip(self.buffered, self.buffer)}
+        self.buffer, self.buffered = [], []
+        return weights

@@ -1,0 +1,85 @@
+"""What an algorithm decides, as a *policy* plugged into the one event loop.
+
+The loop (:class:`fedasync_lib.core.server.AsyncServer`) is the same for
+every algorithm: clients start jobs, their updates arrive, the server handles
+them one at a time. What differs between FedAsync, FedBuff and synchronous
+FedAvg is only three decisions, and a policy makes exactly those:
+
+1. ``may_start``: may an idle client start a job now? (FedAsync: always;
+   bounded-staleness SGD: only while the oldest job in flight is recent
+   enough; FedAvg: only while a round is being filled.)
+2. ``receive``: what does an arriving update do to the server model? It may
+   mix it in at once (FedAsync), keep it in a buffer (FedBuff, FedAvg), or
+   reject it (a staleness bound). It returns the weights of the updates that
+   moved the model *now*, by their arrival index; an update kept for later
+   gets its weight when the step that uses it is taken.
+3. ``flush``: what to apply when the run ends (FedBuff's last partial buffer).
+
+The time (virtual clock, or the wall clock of real workers) comes from a
+*driver* (:mod:`fedasync_lib.core.driver`), never from the policy.
+This split follows Flower's strategy / server / client-proxy layers and
+FLSim's aggregator with an end-of-run flush.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, FrozenSet, Sequence
+
+from .config import AsyncConfig
+from .model import State
+from .training import LocalJob
+from .update import Update
+
+#: AsyncConfig fields that only some algorithms read. Every other field
+#: (data, model, local training, speeds, scheduling, evaluation) is read by
+#: every run, whatever the algorithm.
+ALGORITHM_FIELDS: FrozenSet[str] = frozenset({
+    "max_staleness", "staleness_policy", "staleness", "staleness_weight_decay", "poly_a",
+    "hinge_a", "hinge_b", "mixing", "mixing_alpha", "damping_constant", "buffer_size",
+    "server_lr",
+})
+
+
+@dataclass
+class ServerModel:
+    """The server's model and its version: the number of steps applied to it."""
+
+    state: State
+    version: int = 0
+
+
+class Policy:
+    """The decisions of one algorithm. Subclasses override what they change."""
+
+    #: The name a run is asked for by, e.g. ``run(config, algorithm="fedbuff")``.
+    name = "policy"
+    #: How a person calls it, e.g. "FedAsync".
+    title = "a policy"
+
+    def __init__(self, config: AsyncConfig):
+        self.config = config
+
+    @classmethod
+    def fields_read(cls, config: AsyncConfig) -> FrozenSet[str]:
+        """The algorithm-specific config fields (of :data:`ALGORITHM_FIELDS`) a run reads."""
+        return frozenset()
+
+    def may_start(self, server: ServerModel, in_flight: Sequence[LocalJob], handled: int) -> bool:
+        """May an idle client start a job on the current model now?"""
+        return True
+
+    def on_start(self, job: LocalJob) -> None:
+        """A job was started (a policy that counts its jobs hears of each one)."""
+
+    def receive(self, server: ServerModel, update: Update, staleness: int, time: float,
+                index: int) -> Dict[int, float]:
+        """Handle the update with arrival index ``index``; change ``server`` if it moves.
+
+        Returns ``{arrival index: weight}`` of every update whose step was taken now.
+        """
+        raise NotImplementedError
+
+    def flush(self, server: ServerModel, time: float) -> Dict[int, float]:
+        """At the end of a run: apply what is still kept back; same return as ``receive``."""
+        return {}

@@ -1,0 +1,92 @@
+"""One call from a config to a finished run: :func:`run`.
+
+    run(config, algorithm="fedasync" | "fedbuff" | "fedavg", data=None, *,
+        driver=None, scheduler=None, **hooks)
+
+builds the data split, the clients with their speeds and the initial model,
+plugs the algorithm's policy (with the learner's hooks) into the one event
+loop, and runs it on a driver: the virtual clock by default, or real Dask
+workers (:func:`fedasync_lib.deploy.run` passes a ``DaskDriver``).
+``run_fedasync``, ``run_fedbuff`` and ``run_fedavg`` are the same call with
+the algorithm filled in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+from .algorithms import make_policy
+from .core.clients import AsyncClient, make_clients
+from .core.config import AsyncConfig
+from .core.data import FederatedData, make_federated_data
+from .core.driver import Driver
+from .core.history import History
+from .core.model import AsyncModel
+from .core.scheduling import Scheduler
+from .core.server import AsyncServer
+
+
+@dataclass
+class Setup:
+    """Everything a run needs besides the algorithm: data, clients, initial model."""
+
+    config: AsyncConfig
+    data: FederatedData
+    clients: List[AsyncClient]
+    model: AsyncModel
+
+
+def build(config: AsyncConfig, data: Optional[FederatedData] = None) -> Setup:
+    """Data split, clients with their speeds, and the initial model of ``config``.
+
+    Pass ``data`` to reuse a split already built for the same dataset, seed and
+    number of clients (it is what ``make_federated_data(config)`` returns).
+    """
+    data = data if data is not None else make_federated_data(config)
+    if len(data.clients) != config.num_clients:
+        raise ValueError(f"data has {len(data.clients)} clients, expected "
+                         f"num_clients={config.num_clients}")
+    return Setup(config, data, make_clients(config, data.clients, data.latencies), AsyncModel(config))
+
+
+def server_for(config: AsyncConfig, algorithm: str = "fedasync",
+               data: Optional[FederatedData] = None, *, scheduler: Optional[Scheduler] = None,
+               **hooks: Any) -> AsyncServer:
+    """The :class:`AsyncServer` that :func:`run` trains (to inspect its model afterwards)."""
+    policy = make_policy(algorithm, config, **hooks)
+    setup = build(config, data)
+    return AsyncServer(setup.model, setup.clients, setup.data.test, config, policy,
+                       scheduler=scheduler)
+
+
+def run(config: AsyncConfig, algorithm: str = "fedasync", data: Optional[FederatedData] = None,
+        *, driver: Optional[Driver] = None, scheduler: Optional[Scheduler] = None,
+        **hooks: Any) -> History:
+    """Run ``algorithm`` with ``config`` and return its :class:`History`.
+
+    ``hooks`` replace one piece of the algorithm (see :mod:`fedasync_lib.algorithms`);
+    a hook the algorithm does not read raises ``ValueError``. ``scheduler``
+    orders waiting updates and picks idle clients, for every algorithm.
+    """
+    return server_for(config, algorithm, data, scheduler=scheduler, **hooks).train(driver)
+
+
+def run_fedasync(config: AsyncConfig, data: Optional[FederatedData] = None,
+                 **hooks: Any) -> History:
+    """FedAsync: ``run(config, "fedasync", data, **hooks)``."""
+    return run(config, "fedasync", data, **hooks)
+
+
+def run_fedbuff(config: AsyncConfig, data: Optional[FederatedData] = None,
+                **hooks: Any) -> History:
+    """FedBuff (buffer of ``config.buffer_size``, server step ``config.server_lr``):
+    ``run(config, "fedbuff", data, **hooks)``."""
+    return run(config, "fedbuff", data, **hooks)
+
+
+def run_fedavg(config: AsyncConfig, data: Optional[FederatedData] = None,
+               **hooks: Any) -> History:
+    """Synchronous FedAvg, rounds of ``config.concurrency`` clients:
+    ``run(config, "fedavg", data, **hooks)``."""
+    return run(config, "fedavg", data, **hooks)
