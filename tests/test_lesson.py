@@ -184,3 +184,22 @@ def test_classroom_app_at_extremes(algorithm, extreme):
 def test_classroom_rejects_an_unknown_algorithm():
     with pytest.raises(ValueError, match="algorithm='FedProx'"):
         lesson.classroom_run("FedProx", 10, 1.0, "constant", 0.5, 0.9)
+
+
+def test_classroom_greys_out_exactly_the_controls_an_algorithm_ignores():
+    assert lesson.classroom_ignored("FedAsync", "exponential") == []
+    assert lesson.classroom_ignored("FedAsync", "polynomial") == ["decay"]
+    for algorithm in ("FedBuff", "FedAvg (sync)"):
+        assert lesson.classroom_ignored(algorithm, "hinge") == ["staleness", "decay", "mixing_alpha"]
+        # and indeed: moving a greyed-out control does not change the run
+        a = lesson.classroom_run(algorithm, 6, 1.0, "hinge", 0.5, 0.9)[algorithm]
+        b = lesson.classroom_run(algorithm, 6, 1.0, "exponential", 0.2, 0.3)[algorithm]
+        assert a.column("alpha").tolist() == b.column("alpha").tolist()
+        assert a.column("accuracy", "evals").tolist() == b.column("accuracy", "evals").tolist()
+
+
+def test_curves_beyond_the_colour_cycle_are_drawn():
+    runs = {f"run {i}": lesson.simulate(lesson.LESSON.replace(num_updates=20, seed=i))
+            for i in range(12)}
+    draw(plots.plot_sync_vs_async(runs, 0.5))
+    draw(plots.plot_convergence(runs))

@@ -32,3 +32,28 @@ def test_ci_runs_exactly_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/test.sh" in readme and "bash scripts/lesson.sh" in readme
     assert "exec bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_package_declares_every_library_it_imports():
+    import ast
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {d.split("[")[0].replace("-", "_").lower() for d in project["dependencies"]}
+    declared |= {d.lower() for d in project["optional-dependencies"]["deploy"]}
+    declared |= {"sklearn"} if "scikit_learn" in declared else set()
+    imported = set()
+    for path in (ROOT / "fedasync_lib").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0
+                     and node.module else [])
+            imported |= {n.split(".")[0].lower() for n in names}
+    third_party = imported - set(sys.stdlib_module_names) - {"fedasync_lib"}
+    # IPython comes with ipywidgets; psutil only in tests
+    assert third_party - {"ipython"} <= declared, third_party - declared
+
+
+def test_the_style_file_ships_with_the_package():
+    from fedasync_lib.teaching import plots
+    assert plots.STYLE.exists() and plots.STYLE.suffix == ".mplstyle"

@@ -1,6 +1,6 @@
 """Regenerate the lesson's key figures into ``figures/``.
 
-    python -m fedasync_lib.figures [--out figures]
+    python -m fedasync_lib.teaching.figures [--out figures]
 
 Every figure comes from the same library calls the notebooks make, with the
 lesson's default settings, so the figures and the notebooks show the same runs.
@@ -35,7 +35,7 @@ FIGURES: Dict[str, Callable[[], "plt.Figure"]] = {
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m fedasync_lib.figures", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fedasync_lib.teaching.figures", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("figures"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

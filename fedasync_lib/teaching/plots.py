@@ -38,11 +38,17 @@ def use_style() -> None:
     plt.style.use(STYLE)
 
 
+def cycle_color(i: int) -> str:
+    """The i-th colour of the style's cycle, wrapping around (any i is fine)."""
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return colors[i % len(colors)]
+
+
 def color_for(label: str, default_index: int = 0) -> str:
     for key, color in COLORS.items():
         if label.startswith(key):
             return color
-    return plt.rcParams["axes.prop_cycle"].by_key()["color"][default_index % 8]
+    return cycle_color(default_index)
 
 
 # --- accuracy curves ------------------------------------------------------------
@@ -310,7 +316,7 @@ def plot_sync_vs_async(runs: Mapping[str, History], target: float | None = None)
     """Exercise 4: accuracy against virtual time (log scale) and against client computation."""
     fig, (ax_t, ax_w) = plt.subplots(1, 2, sharey=True)
     for i, (label, h) in enumerate(runs.items()):
-        color = plt.rcParams["axes.prop_cycle"].by_key()["color"][i]
+        color = cycle_color(i)
         _curve(ax_t, h, "time", label, color)
         _curve(ax_w, h, "work", label, color)
     ax_t.set_xscale("log")
@@ -332,7 +338,7 @@ def plot_crossover(heterogeneities, times: Mapping[str, list], target: float) ->
     for i, (label, ts) in enumerate(times.items()):
         ys = [np.nan if t is None else t for t in ts]
         ax.plot(heterogeneities, ys, marker="o", label=label,
-                color=plt.rcParams["axes.prop_cycle"].by_key()["color"][i])
+                color=cycle_color(i))
     ax.set_yscale("log")
     ax.set_xlabel("heterogeneity (spread of client speeds)")
     ax.set_ylabel(f"virtual time to {target:.0%} accuracy (s)")
