@@ -90,12 +90,31 @@ def format_summary(history, config: AsyncConfig, seconds: float) -> str:
     return "\n".join(lines)
 
 
+def version_text() -> str:
+    """This package's version, and which build of torch is installed (CPU, CUDA or ROCm)."""
+    import platform
+
+    import torch
+
+    from . import __version__
+
+    if torch.version.cuda:
+        build = f"CUDA {torch.version.cuda} build"
+    elif getattr(torch.version, "hip", None):
+        build = f"ROCm {torch.version.hip} build"
+    else:
+        build = "CPU build"
+    return (f"fedasync {__version__}, torch {torch.__version__} ({build}), "
+            f"Python {platform.python_version()}")
+
+
 def simulate_main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fedasync_lib",
         description="Simulate asynchronous federated learning on a virtual clock and "
                     "print a summary. Every AsyncConfig field is a flag. "
                     "`python -m fedasync_lib deploy --help` runs real clients on Dask.")
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="fedasync")
     add_config_arguments(parser)
     args = parser.parse_args(argv)

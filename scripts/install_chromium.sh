@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The browser tests drive Debian's Chromium (never a browser downloaded by
-# Playwright). Install it when it is missing and this machine can: Debian's
-# apt-get, as root. Otherwise say so; the browser tests then fail loudly.
+# The browser tests need a Chromium. tests/browser/chromium.py looks for one
+# (FEDASYNC_CHROMIUM, Debian's /usr/bin/chromium, one Playwright installed, the
+# usual macOS apps, the PATH). When there is none and this machine can, install
+# Debian's package (apt-get, as root). Otherwise say in one line how to get one;
+# the browser tests then fail loudly, never skip.
 set -uo pipefail
-chromium=${FEDASYNC_CHROMIUM:-/usr/bin/chromium}
-[ -x "$chromium" ] && exit 0
-if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+cd "$(dirname "$0")/.."
+found=$(.venv/bin/python tests/browser/chromium.py) && exit 0
+if [ -z "${FEDASYNC_CHROMIUM:-}" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     echo "[setup] installing Debian's chromium for the browser tests"
     if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
         exit 0
     fi
 fi
-echo "[setup] WARNING: Chromium is missing at $chromium and could not be installed here" \
-     "(needs Debian's apt-get as root: apt-get install -y chromium). The browser tests will FAIL." >&2
+echo "[setup] WARNING: $found The browser tests will FAIL." >&2

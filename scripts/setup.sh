@@ -17,9 +17,14 @@ fi
 stamp=.venv/.fedasync-installed
 wanted=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
-    echo "[setup] installing pinned requirements (torch is the CPU build)"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+    echo "[setup] installing pinned requirements"
+    # On Linux, PyTorch's CPU index when it answers (one 3 s probe): no CUDA libraries.
+    torch_index=$("$PYTHON" scripts/torch_index.py)
+    # shellcheck disable=SC2086  # the probe prints zero or two words
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check $torch_index \
+        -r requirements.txt
     .venv/bin/python -m pip install --quiet --disable-pip-version-check \
         --no-deps --no-build-isolation -e .
     echo "$wanted" > "$stamp"
+    echo "[setup] installed: $(.venv/bin/python -m fedasync_lib --version)"
 fi

@@ -43,7 +43,7 @@ class MixingContext:
     staleness: int
     server_state: State
     version: int
-    time: float  # virtual seconds
+    time: float  # seconds: virtual, or wall-clock in a deployed run
     config: AsyncConfig
 
 

@@ -18,7 +18,7 @@ from ..core.config import AsyncConfig
 from ..core.policy import Policy, ServerModel
 from ..core.training import LocalJob
 from ..core.update import Update
-from .aggregator import AsyncAggregator, MixingRule, mix
+from .aggregator import AsyncAggregator, MixingRule
 from .bounded import AcceptRule, MayStartRule, StalenessBound
 
 #: The parameter each staleness function reads.
@@ -55,9 +55,8 @@ class FedAsync(Policy):
 
     def receive(self, server: ServerModel, update: Update, staleness: int, time: float,
                 index: int) -> Dict[int, float]:
-        alpha = self.aggregator.mixing_rate(update, server.version, server.state, time)
+        server.state, alpha = self.aggregator.aggregate(server.state, update, server.version, time)
         if alpha == 0.0:
             return {}  # rejected: the model and its version stay as they are
-        server.state = mix(server.state, update.state_dict, alpha)
         server.version += 1
         return {index: alpha}

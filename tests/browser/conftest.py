@@ -2,15 +2,14 @@
 
 Each server (JupyterLab, Voila) runs in its own process group on 127.0.0.1,
 on a free port, with a random token; the fixtures stop the whole group when
-the tests end, also when they fail. The browser is Debian's Chromium, driven
-by Playwright (never `playwright install`).
+the tests end, also when they fail. The browser is a Chromium found by
+``chromium.py`` (on CI, Debian's), driven by Playwright.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).parent))
+import chromium  # noqa: E402  (tests/browser/chromium.py)
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("FEDASYNC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -78,12 +79,11 @@ class Server:
 
 
 def chromium_or_fail() -> str:
-    """Debian's Chromium, or a loud failure (never a silent skip)."""
-    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
-        return CHROMIUM
-    pytest.fail(f"BROWSER TESTS CANNOT RUN: Chromium not found at {CHROMIUM}. Install Debian's "
-                "package with `apt-get update && apt-get install -y chromium` (.ci/run does this), "
-                "or point FEDASYNC_CHROMIUM at a Chromium binary.", pytrace=False)
+    """A Chromium (see chromium.py for where it looks), or a loud failure, never a skip."""
+    path = chromium.find()
+    if path is None:
+        pytest.fail(f"BROWSER TESTS CANNOT RUN: {chromium.how_to_get_one()}", pytrace=False)
+    return str(path)
 
 
 @pytest.fixture(scope="module")
