@@ -165,7 +165,7 @@ def test_ex3_wrong_answers_are_explained(rule, phrase, capsys):
 # --- Exercise 4 --------------------------------------------------------------------
 def test_ex4_reference_passes(capsys):
     ok, out = run(check_exercise_4, fedbuff_step, capsys=capsys)
-    assert ok and "all 3 checks passed" in out
+    assert ok and "all 11 checks passed" in out
 
 
 def test_ex4_stub_is_not_written(capsys):
@@ -201,7 +201,7 @@ def in_place(x, buf, lr):
     (linear_scaling, "1 / (1 + staleness)"),
     (no_server_lr, "no server learning rate"),
     (in_place, "changed its inputs in place"),
-    (lambda x, buf, lr: [1, 2], "must return a state dict"),
+    (lambda x, buf, lr: [1, 2], "not a state dict like its input"),
 ])
 def test_ex4_wrong_answers_are_explained(step, phrase, capsys):
     ok, out = run(check_exercise_4, step, capsys=capsys)
@@ -212,3 +212,100 @@ def test_pick_prefers_learner_only_when_passed(capsys):
     assert pick("mine", "ref", True) == "mine"
     assert pick("mine", "ref", False) == "ref"
     assert "reference" in capsys.readouterr().out
+
+
+# --- functions that return nothing, the wrong type, or are half written ---------------------
+def no_return(*args):
+    args[0]  # computes something, forgets to return it
+
+
+@pytest.mark.parametrize("check,args", [
+    (check_exercise_1, (no_return, bounded.may_start)),
+    (check_exercise_1, (bounded.accept, no_return)),
+    (check_exercise_3, (no_return,)),
+    (check_exercise_4, (no_return,)),
+])
+def test_a_function_without_return_fails_and_is_told_why(check, args, capsys):
+    ok, out = run(check, *args, capsys=capsys)
+    assert not ok and "returned None: did you forget `return`?" in out
+    assert "all" not in out.splitlines()[0]  # never "all N checks passed"
+
+
+def test_a_scheduler_without_return_in_pop_or_pick_fails(capsys):
+    class NoPop(Scheduler):
+        def pop_update(self):
+            super().pop_update()
+
+    class NoPick(Scheduler):
+        def pick_client(self, idle, latency, delivered, gen):
+            super().pick_client(idle, latency, delivered, gen)
+
+    for cls, part in ((NoPop, "pop_update()"), (NoPick, "pick_client")):
+        ok, out = run(check_exercise_2, cls, capsys=capsys)
+        assert not ok and f"{part}" in out and "did you forget `return`?" in out
+
+
+def test_a_tensor_instead_of_a_number_gets_one_clear_message(capsys):
+    import torch
+
+    rule = adaptive.staleness_and_distance()
+    ok, out = run(check_exercise_3, lambda ctx: torch.tensor(rule(ctx)), capsys=capsys)
+    assert not ok and "returned a tensor" in out and "float(...) or .item()" in out
+    assert out.count("returned a tensor") == 1 and "1 of 1 checks failed" in out
+    ok, out = run(check_exercise_1, lambda s, m: torch.tensor(s <= m if m is not None else True),
+                  bounded.may_start, capsys=capsys)
+    assert not ok and out.count("returned a tensor") == 1 and "bool(...)" in out
+
+
+def test_an_out_of_range_rule_is_reported_once(capsys):
+    ok, out = run(check_exercise_3, lambda ctx: 1.5, capsys=capsys)
+    assert not ok and out.count("must be a number between 0 and mixing_alpha") == 1
+
+
+def test_each_function_of_exercise_1_is_judged_on_its_own(capsys):
+    verdict, out = run(check_exercise_1, bounded.accept, stub, capsys=capsys)
+    assert not verdict and verdict["accept"] and not verdict["may_start"]
+    assert "accept: all 4 checks passed" in out and "may_start is not written yet" in out
+    verdict, out = run(check_exercise_1, stub, bounded.may_start, capsys=capsys)
+    assert not verdict["accept"] and verdict["may_start"] and "accept is not written yet" in out
+    verdict, out = run(check_exercise_1, lambda s, m: True, stub, capsys=capsys)
+    assert not verdict["accept"] and "is dropped" in out and "may_start is not written yet" in out
+
+
+def test_each_part_of_the_scheduler_is_judged_on_its_own(capsys):
+    class QueueOnly(Scheduler):
+        def pick_client(self, idle, latency, delivered, gen):
+            raise NotImplementedError
+
+    verdict, out = run(check_exercise_2, QueueOnly, capsys=capsys)
+    assert not verdict and verdict["the update queue (push_update, pop_update, len)"]
+    assert "pick_client is not written yet" in out
+
+
+def only_first_key(x, buffered, server_lr):
+    """Half written: handles the key of the worked example only."""
+    return {"w": x["w"] + server_lr * sum(d["w"] / math.sqrt(1 + s) for d, s in buffered)
+            / len(buffered)}
+
+
+def fixed_pair(x, buffered, server_lr):
+    """Half written: assumes a buffer of exactly two updates."""
+    (d1, s1), (d2, s2) = buffered[:2]
+    return {k: x[k] + server_lr * (d1[k] / math.sqrt(1 + s1) + d2[k] / math.sqrt(1 + s2)) / 2
+            for k in x}
+
+
+def divides_by_two(x, buffered, server_lr):
+    """Half written: a mean over a hard-coded buffer size of 2."""
+    return {k: x[k] + server_lr * sum(d[k] / math.sqrt(1 + s) for d, s in buffered) / 2
+            for k in x}
+
+
+@pytest.mark.parametrize("step,phrase", [
+    (only_first_key, "The state may have any keys"),
+    (fixed_pair, "buffer_step with 1 buffered update raised ValueError"),
+    (divides_by_two, "with K the number of buffered updates"),
+])
+def test_ex4_half_written_steps_fail_on_other_keys_and_buffer_sizes(step, phrase, capsys):
+    ok, out = run(check_exercise_4, step, capsys=capsys)
+    assert not ok and phrase in out

@@ -12,7 +12,7 @@ it passes, the library's reference implementation until then.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, List
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -22,13 +22,57 @@ from ..core.config import AsyncConfig
 from ..core.update import Update
 
 
+class _Rejected(Exception):
+    """The learner's function gave something the checks cannot use (already reported)."""
+
+
+class Verdict:
+    """What a checker found. True only when every function passed;
+    ``verdict["accept"]`` is one function's result (None: not written yet)."""
+
+    def __init__(self, results: Dict[str, Optional[bool]]):
+        self.results = results
+
+    def __bool__(self) -> bool:
+        return all(r is True for r in self.results.values())
+
+    def __getitem__(self, name: str) -> bool:
+        return self.results[name] is True
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.results})"
+
+
+def _type_problem(result: Any, returns: str) -> Optional[str]:
+    """Why ``result`` is not a ``returns`` ("bool", "number", "int", "state"), or None if it is."""
+    if result is None:
+        return "returned None: did you forget `return`?"
+    if returns in ("bool", "number", "int") and torch.is_tensor(result):
+        convert = "bool(...)" if returns == "bool" else "float(...) or .item()"
+        return (f"returned a tensor ({result!r}), not a plain Python value: convert it with "
+                f"{convert}.")
+    if returns == "bool" and not isinstance(result, (bool, np.bool_)):
+        return f"returned {result!r} ({type(result).__name__}): return True or False."
+    if returns == "number" and (isinstance(result, bool)
+                                or not isinstance(result, (int, float, np.integer, np.floating))):
+        return f"returned {result!r} ({type(result).__name__}): return a number."
+    if returns == "int" and (isinstance(result, bool) or not isinstance(result, (int, np.integer))):
+        return f"returned {result!r} ({type(result).__name__}): return a client id (an int)."
+    if returns == "state" and not (isinstance(result, dict)
+                                   and all(torch.is_tensor(v) for v in result.values())):
+        return (f"returned {type(result).__name__}, not a state dict like its input "
+                "(a dict of tensors).")
+    return None
+
+
 class _Feedback:
-    """Collects the problems found by one checker and prints them."""
+    """Collects the problems found by one checker, function by function, and prints them."""
 
     def __init__(self, exercise: int):
         self.exercise = exercise
         self.problems: List[str] = []
         self.checks = 0
+        self.results: Dict[str, Optional[bool]] = {}
 
     def expect(self, ok: bool, problem: str) -> bool:
         self.checks += 1
@@ -36,31 +80,57 @@ class _Feedback:
             self.problems.append(problem)
         return ok
 
-    def report(self) -> bool:
+    def call(self, fn: Callable, *args: Any, what: str, returns: Optional[str] = None,
+             hint: str = "") -> Any:
+        """Call the learner's code. An exception, a None or a value of the wrong type is
+        reported once and ends the checks of that function (``_Rejected``)."""
+        try:
+            result = fn(*args)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # the learner's code may fail in any way
+            self.expect(False, f"{what} raised {type(err).__name__}: {err}."
+                        + (f" {hint}" if hint else ""))
+            raise _Rejected from None
+        problem = _type_problem(result, returns) if returns else None
+        if problem:
+            self.expect(False, f"{what} {problem}")
+            raise _Rejected
+        return result
+
+    def part(self, name: str, checks: Callable[[], None]) -> None:
+        """Run the checks of one function on their own: a stub, or a failure, in one
+        function does not hide the verdict on another."""
+        before = len(self.problems)
+        try:
+            checks()
+        except NotImplementedError:
+            self.results[name] = None
+            return
+        except _Rejected:
+            pass
+        self.results[name] = len(self.problems) == before
+
+    def report(self) -> Verdict:
+        verdict = Verdict(self.results)
+        unwritten = [n for n, r in self.results.items() if r is None]
+        if len(unwritten) == len(self.results):
+            print(f"Exercise {self.exercise}: not written yet (your code raises "
+                  "NotImplementedError). The experiments below use the library's reference "
+                  "implementation until it passes.")
+            return verdict
         if self.problems:
             print(f"Exercise {self.exercise}: {len(self.problems)} of {self.checks} checks failed.")
             for p in dict.fromkeys(self.problems):  # each message once, in order
                 print(f"  - {p}")
-            return False
-        print(f"Exercise {self.exercise}: all {self.checks} checks passed.")
-        return True
-
-
-def _call(fb: _Feedback, fn: Callable, *args: Any, what: str, hint: str = "") -> Any:
-    """Call the learner's code; turn an exception into feedback (and None)."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except Exception as err:  # the learner's code may fail in any way
-        fb.expect(False, f"{what} raised {type(err).__name__}: {err}." + (f" {hint}" if hint else ""))
-        return None
-
-
-def _not_written(exercise: int) -> bool:
-    print(f"Exercise {exercise}: not written yet (your code raises NotImplementedError). "
-          "The experiments below use the library's reference implementation until it passes.")
-    return False
+        else:
+            written = [n for n in self.results if self.results[n]]
+            what = f"{', '.join(written)}: " if unwritten else ""
+            print(f"Exercise {self.exercise}: {what}all {self.checks} checks passed.")
+        for name in unwritten:
+            print(f"  - {name} is not written yet (it raises NotImplementedError); the "
+                  f"experiments use the reference {name} until it passes.")
+        return verdict
 
 
 def pick(learner: Any, reference: Any, passed: bool, name: str = "") -> Any:
@@ -71,11 +141,13 @@ def pick(learner: Any, reference: Any, passed: bool, name: str = "") -> Any:
 
 
 # --- Exercise 1: bounded staleness ----------------------------------------------------------
-def check_exercise_1(accept: Callable, may_start: Callable) -> bool:
+def check_exercise_1(accept: Callable, may_start: Callable) -> Verdict:
     """Checks ``accept(staleness, max_staleness)`` and
-    ``may_start(version, in_flight_base_versions, max_staleness)``."""
+    ``may_start(version, in_flight_base_versions, max_staleness)``, each on its own:
+    ``verdict["accept"]`` and ``verdict["may_start"]`` say which one passed."""
     fb = _Feedback(1)
-    try:
+
+    def check_accept() -> None:
         cases = [
             ((3, 3), True, "accept(3, max_staleness=3) should be True: an update exactly at the "
                            "bound is kept (the bound is inclusive, staleness <= max_staleness)."),
@@ -86,9 +158,10 @@ def check_exercise_1(accept: Callable, may_start: Callable) -> bool:
                                   "there is no bound at all."),
         ]
         for args, right, message in cases:
-            got = _call(fb, accept, *args, what=f"accept{args}", hint=message)
-            if got is not None:
-                fb.expect(bool(got) == right, message)
+            got = fb.call(accept, *args, what=f"accept{args}", returns="bool", hint=message)
+            fb.expect(bool(got) == right, message)
+
+    def check_may_start() -> None:
         cases = [
             ((13, [11, 12], 4), True,
              "may_start(13, [11, 12], 4) should be True: the oldest job in flight is 13 - 11 = 2 "
@@ -112,22 +185,24 @@ def check_exercise_1(accept: Callable, may_start: Callable) -> bool:
              "flight, or it could land 1 version stale."),
         ]
         for args, right, message in cases:
-            got = _call(fb, may_start, *args, what=f"may_start{args}", hint=message)
-            if got is not None:
-                fb.expect(bool(got) == right, message)
-    except NotImplementedError:
-        return _not_written(1)
+            got = fb.call(may_start, *args, what=f"may_start{args}", returns="bool", hint=message)
+            fb.expect(bool(got) == right, message)
+
+    fb.part("accept", check_accept)
+    fb.part("may_start", check_may_start)
     return fb.report()
 
 
 # --- Exercise 2: priority scheduling ----------------------------------------------------------
-def check_exercise_2(scheduler_class: Callable[..., Any]) -> bool:
+def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
     """Checks a scheduler class built as ``scheduler_class(update_order, client_order)`` with
     ``push_update(job, arrival_time, base_version)``, ``pop_update()``, ``len()`` and
-    ``pick_client(idle, latency, delivered, gen)``."""
+    ``pick_client(idle, latency, delivered, gen)``: the update queue and the client
+    choice each on their own."""
     fb = _Feedback(2)
     arrivals = [("a", 1.0, 5), ("z", 2.0, 9), ("c", 3.0, 7), ("b", 3.5, 9)]
-    try:
+
+    def check_queue() -> None:
         for order, right, wrong_hint in [
             ("arrival", ["a", "z", "c", "b"], "first come, first served: by arrival time"),
             ("freshest", ["z", "b", "c", "a"], "the update computed from the newest version first "
@@ -135,10 +210,11 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> bool:
         ]:
             sched = scheduler_class(order, "random")
             for job, t, base in arrivals:
-                _call(fb, sched.push_update, job, t, base, what=f"push_update({job!r}, {t}, {base})")
-            length = _call(fb, len, sched, what="len(scheduler)")
+                fb.call(sched.push_update, job, t, base, what=f"push_update({job!r}, {t}, {base})")
+            length = fb.call(len, sched, what="len(scheduler)")
             fb.expect(length == 4, f"after 4 push_update calls len(scheduler) should be 4, got {length}.")
-            got = [_call(fb, sched.pop_update, what="pop_update()") for _ in range(4)]
+            got = [fb.call(sched.pop_update, what="pop_update()", returns="value")
+                   for _ in range(4)]
             if got != right:
                 if order == "freshest" and got == ["a", "z", "c", "b"]:
                     problem = ("with update_order='freshest' your queue still pops in arrival order: "
@@ -157,6 +233,7 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> bool:
             else:
                 fb.expect(True, "")
 
+    def check_clients() -> None:
         latency, delivered = [3.0, 1.0, 2.0, 0.5], [4, 0, 1, 9]
         gen = np.random.default_rng(0)
         for order, idle, right, message in [
@@ -167,19 +244,21 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> bool:
                                      "fewest updates (1) among the idle clients [0, 2, 3]."),
         ]:
             sched = scheduler_class("arrival", order)
-            got = _call(fb, sched.pick_client, idle, latency, delivered, gen,
-                        what=f"pick_client with client_order={order!r}")
+            got = fb.call(sched.pick_client, idle, latency, delivered, gen,
+                          what=f"pick_client with client_order={order!r}", returns="int")
             fb.expect(got == right, message + f" Yours picked {got}.")
         sched = scheduler_class("arrival", "random")
-        picks = [_call(fb, sched.pick_client, [0, 2, 3], latency, delivered, gen,
-                       what="pick_client with client_order='random'") for _ in range(300)]
+        picks = [fb.call(sched.pick_client, [0, 2, 3], latency, delivered, gen,
+                         what="pick_client with client_order='random'", returns="int")
+                 for _ in range(300)]
         counts = {c: picks.count(c) for c in (0, 2, 3)}
         fb.expect(set(picks) <= {0, 2, 3}, "client_order='random' picked a client that is not idle.")
         fb.expect(min(counts.values()) >= 60,
                   f"client_order='random' should pick each idle client about equally often "
                   f"using the generator `gen`; over 300 picks from [0, 2, 3] yours gave {counts}.")
-    except NotImplementedError:
-        return _not_written(2)
+
+    fb.part("the update queue (push_update, pop_update, len)", check_queue)
+    fb.part("pick_client", check_clients)
     return fb.report()
 
 
@@ -196,24 +275,26 @@ def example_context(staleness: int, distance: float, alpha: float) -> MixingCont
     return MixingContext(update, staleness, server, version=20, time=10.0, config=cfg)
 
 
-def check_exercise_3(rule: Callable[[MixingContext], float]) -> bool:
+def check_exercise_3(rule: Callable[[MixingContext], float]) -> Verdict:
     """Checks an adaptive mixing rule ``rule(ctx) -> alpha_t``: a rate in [0, alpha] that
     shrinks with staleness and with the distance between the client's and the server's model."""
     fb = _Feedback(3)
     alpha = 0.8
     stalenesses = [0, 1, 2, 5, 10, 40]
     distances = [0.001, 0.05, 0.2, 1.0, 10.0]
-    try:
+
+    def check_rule() -> None:
         grid = {}
         for t in stalenesses:
             for d in distances:
-                got = _call(fb, rule, example_context(t, d, alpha), what=f"your rule at staleness {t}, distance {d}")
-                if got is None:
-                    return fb.report()
-                ok = isinstance(got, (int, float)) and math.isfinite(got) and 0.0 <= got <= alpha + 1e-12
-                fb.expect(ok, f"alpha_t must be a number between 0 and mixing_alpha ({alpha}); "
-                              f"at staleness {t} and distance {d} yours returned {got!r}.")
-                grid[t, d] = float(got) if ok else float("nan")
+                got = fb.call(rule, example_context(t, d, alpha), returns="number",
+                              what=f"your rule at staleness {t}, distance {d}")
+                ok = math.isfinite(got) and 0.0 <= got <= alpha + 1e-12
+                if not fb.expect(ok, f"alpha_t must be a number between 0 and mixing_alpha "
+                                     f"({alpha}); at staleness {t} and distance {d} yours "
+                                     f"returned {got!r}."):
+                    raise _Rejected  # one example is enough
+                grid[t, d] = float(got)
         fresh = grid[0, 0.001]
         fb.expect(abs(fresh - alpha) < 1e-6,
                   f"a fresh update (staleness 0) that lands close to the server model should get "
@@ -238,50 +319,68 @@ def check_exercise_3(rule: Callable[[MixingContext], float]) -> bool:
                   "your rate ignores the second signal: an update whose model lies 10x the "
                   "server model's norm away gets as much weight as one right next to it. Use "
                   "fedasync_lib.adaptive.model_distance(ctx.update.state_dict, ctx.server_state).")
-    except NotImplementedError:
-        return _not_written(3)
+
+    fb.part("the mixing rule", check_rule)
     return fb.report()
 
 
 # --- Exercise 4: the FedBuff server step ---------------------------------------------------------
-def check_exercise_4(buffer_step: Callable) -> bool:
+def check_exercise_4(buffer_step: Callable) -> Verdict:
     """Checks ``buffer_step(server_state, buffered, server_lr)``: buffered is a list of
-    ``(delta, staleness)``; the result is x + server_lr * mean_i(delta_i / sqrt(1 + staleness_i))."""
+    ``(delta, staleness)``; the result is x + server_lr * mean_i(delta_i / sqrt(1 + staleness_i)),
+    for every key of the state and any number of buffered updates."""
     fb = _Feedback(4)
-    server = {"w": torch.tensor([1.0, 2.0])}
-    buffered = [({"w": torch.tensor([1.0, 0.0])}, 0), ({"w": torch.tensor([0.0, 3.0])}, 3)]
-    before = [server["w"].clone()] + [d["w"].clone() for d, _ in buffered]
-    right = [2.0, 3.5]
-    mistakes = [  # (what the mistake gives, the mistake, the fix)
-        ([2.0, 5.0], "no staleness scaling", "divide each delta by sqrt(1 + staleness)"),
-        ([3.0, 5.0], "a sum instead of a mean", "divide the sum by the buffer size K"),
-        ([2.0, 2.75], "1 / (1 + staleness) instead of 1 / sqrt(1 + staleness)",
-         "take the square root"),
-        ([1.5, 2.75], "no server learning rate", "multiply the mean by server_lr"),
-    ]
-    try:
-        out = _call(fb, buffer_step, server, buffered, 2.0, what="buffer_step(...)")
-        if out is not None:
-            if not (isinstance(out, dict) and "w" in out and torch.is_tensor(out["w"])):
-                fb.expect(False, f"buffer_step must return a state dict like its input "
-                                 f"({{'w': tensor}}), got {type(out).__name__}.")
-            else:
-                got = [round(v, 6) for v in out["w"].tolist()]
-                problem = (f"for x = [1, 2], deltas [1, 0] (staleness 0) and [0, 3] (staleness 3) "
-                           f"and server_lr 2, the new state is {right}; yours gave {got}")
-                for result, mistake, fix in mistakes:
-                    if got == result:
-                        problem += f": that is what {mistake} gives. Fix: {fix}"
-                fb.expect(got == right, problem + ".")
+
+    def check_step() -> None:
+        server = {"w": torch.tensor([1.0, 2.0])}
+        buffered = [({"w": torch.tensor([1.0, 0.0])}, 0), ({"w": torch.tensor([0.0, 3.0])}, 3)]
+        before = [server["w"].clone()] + [d["w"].clone() for d, _ in buffered]
+        right = [2.0, 3.5]
+        mistakes = [  # (what the mistake gives, the mistake, the fix)
+            ([2.0, 5.0], "no staleness scaling", "divide each delta by sqrt(1 + staleness)"),
+            ([3.0, 5.0], "a sum instead of a mean", "divide the sum by the buffer size K"),
+            ([2.0, 2.75], "1 / (1 + staleness) instead of 1 / sqrt(1 + staleness)",
+             "take the square root"),
+            ([1.5, 2.75], "no server learning rate", "multiply the mean by server_lr"),
+        ]
+        out = fb.call(buffer_step, server, buffered, 2.0, what="buffer_step(...)", returns="state")
+        if fb.expect("w" in out, f"buffer_step must return every key of the server state "
+                                 f"('w'); yours has {sorted(out)}."):
+            got = [round(v, 6) for v in out["w"].tolist()]
+            problem = (f"for x = [1, 2], deltas [1, 0] (staleness 0) and [0, 3] (staleness 3) "
+                       f"and server_lr 2, the new state is {right}; yours gave {got}")
+            for result, mistake, fix in mistakes:
+                if got == result:
+                    problem += f": that is what {mistake} gives. Fix: {fix}"
+            fb.expect(got == right, problem + ".")
         after = [server["w"]] + [d["w"] for d, _ in buffered]
-        fb.expect(all(torch.equal(a, b) for a, b in zip(before, after)),
+        fb.expect(all(torch.equal(x, y) for x, y in zip(before, after)),
                   "buffer_step changed its inputs in place: build and return a new state instead.")
-        single = _call(fb, buffer_step, server, [({"w": torch.tensor([4.0, 4.0])}, 8)], 1.0,
-                       what="buffer_step with one buffered update")
-        if isinstance(single, dict) and torch.is_tensor(single.get("w")):
-            fb.expect(torch.allclose(single["w"], torch.tensor([1.0 + 4 / 3, 2.0 + 4 / 3])),
-                      "with one update of staleness 8 the step is delta / sqrt(9) = delta / 3; "
-                      f"yours gave {single['w'].tolist()}.")
-    except NotImplementedError:
-        return _not_written(4)
+
+        # Any state (several keys, several shapes) and any buffer, from 1 update to 5.
+        gen = torch.Generator().manual_seed(4)
+        state = {"layer.weight": torch.randn(3, 2, generator=gen),
+                 "layer.bias": torch.randn(3, generator=gen)}
+        for k, lr in ((1, 1.0), (2, 0.5), (3, 3.0), (5, 1.5)):
+            buffer = [({key: torch.randn(v.shape, generator=gen) for key, v in state.items()}, s)
+                      for s in (8, 0, 3, 1, 15)[:k]]
+            expected = {key: state[key] + lr * sum(d[key] / math.sqrt(1.0 + s)
+                                                   for d, s in buffer) / k for key in state}
+            what = f"buffer_step with {k} buffered update{'s' if k > 1 else ''}"
+            out = fb.call(buffer_step, state, buffer, lr, what=what, returns="state",
+                          hint=f"The state may have any keys (here {sorted(state)}) and the "
+                               "buffer any length: loop over both.")
+            if not fb.expect(set(out) == set(state),
+                             f"{what}: the new state must have the same keys as the server "
+                             f"state, {sorted(state)}; yours has {sorted(out)}."):
+                raise _Rejected
+            wrong = [key for key in state if out[key].shape != state[key].shape
+                     or not torch.allclose(out[key], expected[key], atol=1e-5)]
+            fb.expect(not wrong, f"{what} (server_lr {lr}, stalenesses "
+                                 f"{[s for _, s in buffer]}): wrong values for {wrong}. "
+                                 "The step is x + server_lr * (1/K) * sum_i delta_i / "
+                                 "sqrt(1 + staleness_i), for every key, with K the number of "
+                                 "buffered updates.")
+
+    fb.part("buffer_step", check_step)
     return fb.report()
