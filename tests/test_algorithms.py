@@ -196,12 +196,21 @@ def test_fedavg_is_much_slower_than_async_under_heterogeneity():
     assert run_fedavg(cfg).virtual_time > 10 * run_fedasync(cfg).virtual_time
 
 
-def test_work_counts_client_seconds_of_arrived_jobs():
+def test_work_counts_finished_jobs_and_the_running_ones_up_to_now():
     for run in (run_fedasync, run_fedavg, run_fedbuff):
-        h = run(HET.replace(num_updates=40, eval_every=40))
-        durations = h.column("arrival_time") - h.column("start_time")
-        assert h.evals[-1]["work"] == pytest.approx(durations.sum())
+        h = run(HET.replace(num_updates=40, eval_every=10))
+        assert h.evals[0]["work"] == 0.0
+        for e in h.evals[1:]:
+            now = e["time"]
+            finished = sum(u["arrival_time"] - u["start_time"] for u in h.updates[:e["update"]])
+            assert e["work"] >= finished - 1e-9  # never less than the finished jobs
+            # never more than every slot busy since the start
+            assert e["work"] <= HET.concurrency * now + 1e-9
         assert math.isfinite(h.final_accuracy)
+    # async runs keep every slot busy: work is exactly concurrency x time (no waiting, no idle slot)
+    h = run_fedasync(HET.replace(num_updates=40, eval_every=10))
+    for e in h.evals:
+        assert e["work"] == pytest.approx(HET.concurrency * e["time"])
 
 
 def test_an_empty_custom_scheduler_is_used_not_replaced():

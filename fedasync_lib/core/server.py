@@ -111,7 +111,7 @@ class AsyncServer:
         delivered = [0] * cfg.num_clients
         in_flight: Dict[int, LocalJob] = {}
         job_ids = itertools.count()
-        work = 0.0  # client-seconds of the jobs that have arrived
+        work = 0.0  # client-seconds of the jobs that have arrived (running ones are added at each evaluation)
         handled = 0
         busy_until = 0.0  # the server applies one update at a time, each taking apply_time
 
@@ -128,7 +128,9 @@ class AsyncServer:
 
         def record_eval() -> Dict[str, float]:
             evaluation = self.evaluate()
-            history.evals.append({"update": handled, "time": driver.now(), "work": work,
+            now = driver.now()  # client computation so far: finished jobs, plus the running ones up to now
+            spent = work + sum(max(0.0, now - job.start_time) for job in in_flight.values())
+            history.evals.append({"update": handled, "time": now, "work": spent,
                                   "version": model.version, **evaluation})
             return evaluation
 
