@@ -100,6 +100,18 @@ class Timelines:
     async_utilization: float
     concurrency: int
     num_clients: int
+    client_latency: List[float]  # each client's typical job time (the bars' colour)
+
+
+def speed_spread(heterogeneity: float, config: AsyncConfig = LESSON) -> float:
+    """How many times slower the slowest client is than the fastest, on ``config``'s seed.
+
+    The typical job times are log-normal (``core.clients.draw_mean_latencies``), so
+    the spread grows exponentially with ``heterogeneity``.
+    """
+    from ..core.clients import draw_mean_latencies
+    latency = draw_mean_latencies(config.replace(heterogeneity=heterogeneity))
+    return float(latency.max() / latency.min())
 
 
 def timelines(concurrency: int, heterogeneity: float, num_jobs: int = 40,
@@ -112,7 +124,7 @@ def timelines(concurrency: int, heterogeneity: float, num_jobs: int = 40,
                      asynchronous.virtual_time,
                      utilization(async_jobs(sync), concurrency, sync.virtual_time),
                      utilization(async_jobs(asynchronous), concurrency, asynchronous.virtual_time),
-                     concurrency, cfg.num_clients)
+                     concurrency, cfg.num_clients, list(asynchronous.client_latency))
 
 
 # --- 2. staleness -----------------------------------------------------------------
@@ -198,6 +210,26 @@ def weighting_demo(name: str, decay: float, poly_a: float, hinge_a: float, hinge
 def alpha_sweep(alphas: Sequence[float], config: AsyncConfig = LESSON) -> Dict[float, History]:
     """One run per mixing rate alpha (FedAsync mixing, config's weighting)."""
     return {float(a): simulate(config.replace(mixing_alpha=float(a))) for a in alphas}
+
+
+def weighting_gain(alphas: Sequence[float], seeds: Sequence[int], weighting: str = "polynomial",
+                   config: AsyncConfig = LESSON) -> Dict[float, List[float]]:
+    """Accuracy points won by ``weighting`` over constant weighting, per alpha and per seed.
+
+    ``gain[alpha][k]`` = tail accuracy with ``weighting`` minus tail accuracy with
+    constant weighting, both at mixing rate ``alpha`` on ``config`` with seed
+    ``seeds[k]``. Staleness weighting only scales alpha down for stale updates
+    (alpha_t = alpha * s(t)), so it can matter only when alpha is large.
+    """
+    gain: Dict[float, List[float]] = {}
+    for alpha in alphas:
+        gain[float(alpha)] = []
+        for seed in seeds:
+            cfg = config.replace(mixing_alpha=float(alpha), seed=int(seed))
+            weighted_run = simulate(weighted(cfg, weighting)).tail_accuracy()
+            constant_run = simulate(weighted(cfg, "constant")).tail_accuracy()
+            gain[float(alpha)].append(weighted_run - constant_run)
+    return gain
 
 
 def mixing_demo(mixing_alpha: float, learning_rate: float,

@@ -51,40 +51,86 @@ def color_for(label: str, default_index: int = 0) -> str:
     return cycle_color(default_index)
 
 
+# One marker per curve as well as one colour, so curves can be told apart without colour.
+MARKERS = {"sequential": "s", "constant": "o", "polynomial": "^", "hinge": "D",
+           "exponential": "v", "sample_damping": "P", "fedasync": "o"}
+MARKER_CYCLE = ["o", "s", "^", "D", "v", "P", "X", "*"]
+
+
+def marker_for(label: str, default_index: int = 0) -> str:
+    for key, marker in MARKERS.items():
+        if label.startswith(key):
+            return marker
+    return MARKER_CYCLE[default_index % len(MARKER_CYCLE)]
+
+
 # --- accuracy curves ------------------------------------------------------------
+def log_time_floor(runs: Mapping[str, History]) -> float:
+    """Left edge of a log-scale time axis: half the earliest evaluation after the start.
+
+    ``t = 0`` has no place on a log axis. The curves start at this edge with the
+    accuracy measured at ``t = 0``, which is what the server knows until its next
+    evaluation (see :func:`_curve`).
+    """
+    times = [e["time"] for h in runs.values() for e in h.evals if e["time"] > 0]
+    return 0.5 * min(times) if times else 1.0
+
+
 def _curve(ax: Axes, history: History, x_key: str, label: str, color: str,
-           linestyle: str = "-") -> None:
-    x = history.column(x_key, "evals")
+           linestyle: str = "-", marker: str = "o", log_floor: float | None = None) -> None:
+    """One accuracy curve; markers sit on the evaluations.
+
+    With ``log_floor`` (a log-scale time axis) the curve is drawn as steps: the
+    accuracy of the last evaluation holds until the next one, and the evaluation at
+    ``t = 0`` is drawn from the axis' left edge. A straight line from a clipped
+    ``t = 0`` would instead show a flat line at the *next* evaluation's accuracy, long
+    before that accuracy was reached.
+    """
+    x = history.column(x_key, "evals").astype(float)
     acc = history.column("accuracy", "evals")
     finite = np.isfinite(acc)
-    ax.plot(x[finite], acc[finite], label=label, color=color, linestyle=linestyle,
-            marker="o", markersize=2.5)  # markers: the evaluations, the rest is a line
+    xs, ys = x[finite], acc[finite]
+    if log_floor is not None:
+        on_axis = xs > 0
+        xs = np.where(on_axis, xs, log_floor)
+        ax.plot(xs, ys, label=label, color=color, linestyle=linestyle, drawstyle="steps-post",
+                marker=marker, markersize=4, markevery=list(on_axis))
+    else:
+        ax.plot(xs, ys, label=label, color=color, linestyle=linestyle, marker=marker, markersize=4)
     if history.diverged:
-        last = np.flatnonzero(finite)[-1] if finite.any() else 0
-        ax.plot(x[last], acc[last] if finite.any() else 0.0, "x", color="red", markersize=11,
-                markeredgewidth=2.5)
-        ax.annotate(f"diverged after {len(history.updates)} updates", (x[last], acc[last]),
-                    textcoords="offset points", xytext=(8, -14), color="red", fontsize=9)
+        x_last = xs[-1] if len(xs) else (log_floor or 0.0)
+        y_last = ys[-1] if len(ys) else 0.0
+        ax.plot(x_last, y_last, "x", color="red", markersize=11, markeredgewidth=2.5)
+        ax.annotate("diverged after this evaluation (caught)", (x_last, y_last),
+                    textcoords="offset points", xytext=(-30, 12), color="red", fontsize=9)
+
+
+def _log_time_axis(ax: Axes, runs: Mapping[str, History]) -> float:
+    floor = log_time_floor(runs)
+    ax.set_xscale("log")
+    ax.set_xlim(left=floor)
+    ax.set_xlabel("virtual time (s, log scale; steps: accuracy of the last evaluation)")
+    return floor
 
 
 def plot_convergence(runs: Mapping[str, History], title: str = "",
                      log_time: bool = False) -> Figure:
     """Test accuracy against virtual time (left) and against updates received (right).
 
-    ``log_time`` puts time on a log scale (from the first evaluation after the
-    start), for comparisons whose runs take very different times.
+    ``log_time`` puts time on a log scale, for comparisons whose runs take very
+    different times; the time curves are then drawn as steps (see :func:`_curve`).
     """
     fig, (ax_t, ax_u) = plt.subplots(1, 2, sharey=True)
+    floor = log_time_floor(runs) if log_time else None
     for i, (label, h) in enumerate(runs.items()):
         style = "--" if label.startswith("sequential") else "-"
-        color = color_for(label, i)
-        _curve(ax_t, h, "time", label, color, style)
-        _curve(ax_u, h, "update", label, color, style)
+        color, marker = color_for(label, i), marker_for(label, i)
+        _curve(ax_t, h, "time", label, color, style, marker, log_floor=floor)
+        _curve(ax_u, h, "update", label, color, style, marker)
     if log_time:
-        ax_t.set_xscale("log")
-        first = min(h.evals[1]["time"] for h in runs.values() if len(h.evals) > 1)
-        ax_t.set_xlim(left=first * 0.8)
-    ax_t.set_xlabel("virtual time (s, log scale)" if log_time else "virtual time (s)")
+        _log_time_axis(ax_t, runs)
+    else:
+        ax_t.set_xlabel("virtual time (s)")
     ax_u.set_xlabel("updates received by the server")
     ax_t.set_ylabel("test accuracy")
     ax_t.set_ylim(0, 1)
@@ -95,14 +141,32 @@ def plot_convergence(runs: Mapping[str, History], title: str = "",
 
 
 # --- 1. timelines ----------------------------------------------------------------
-def _gantt(ax: Axes, jobs, num_clients: int, horizon: float) -> None:
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+SPEED_CMAP = "plasma_r"  # client colours: dark = fast, light = slow
+
+
+def speed_norm(latency) -> "matplotlib.colors.LogNorm":
+    """Colour scale for clients' typical job times (log, since speeds spread by orders of magnitude)."""
+    from matplotlib.colors import LogNorm
+    latency = np.asarray(latency, dtype=float)
+    low, high = float(latency.min()), float(latency.max())
+    return LogNorm(vmin=low, vmax=high if high > low else low * 1.0001)
+
+
+def speed_colorbar(fig: Figure, axes, norm) -> None:
+    from matplotlib.cm import ScalarMappable
+    fig.colorbar(ScalarMappable(norm=norm, cmap=SPEED_CMAP), ax=axes,
+                 label="client's typical job time (s)")
+
+
+def _gantt(ax: Axes, jobs, num_clients: int, horizon: float, latency, norm) -> None:
+    """One bar per job, coloured by its client's speed (colour means speed, not identity)."""
+    cmap = plt.get_cmap(SPEED_CMAP)
     for j in jobs:
         if j.start_time >= horizon:
             continue
         end = min(j.arrival_time, horizon)
         ax.barh(j.client_id, end - j.start_time, left=j.start_time, height=0.7,
-                color=colors[j.client_id % len(colors)], edgecolor="white", linewidth=0.5,
+                color=cmap(norm(latency[j.client_id])), edgecolor="white", linewidth=0.5,
                 alpha=0.9 if j.arrival_time <= horizon else 0.35)
     ax.set_ylim(-0.7, num_clients - 0.3)
     ax.invert_yaxis()
@@ -113,20 +177,22 @@ def plot_timelines(t: Timelines) -> Figure:
     """Gantt charts of the same number of jobs, synchronous rounds above, async below."""
     horizon = max(t.sync_time, t.async_time)
     fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.2))
-    _gantt(top, t.sync_jobs, t.num_clients, horizon)
+    norm = speed_norm(t.client_latency)
+    _gantt(top, t.sync_jobs, t.num_clients, horizon, t.client_latency, norm)
     rounds = sorted({j.start_time for j in t.sync_jobs})
     for r in rounds[1:]:
         top.axvline(r, color="black", linewidth=0.8, linestyle=":")
     top.set_title(f"synchronous rounds of {t.concurrency}: {len(t.sync_jobs)} jobs in "
                   f"{t.sync_time:.1f} s, clients busy {100 * t.sync_utilization:.0f} % of the time "
                   "(dotted: round barriers)")
-    _gantt(bottom, t.async_jobs, t.num_clients, horizon)
+    _gantt(bottom, t.async_jobs, t.num_clients, horizon, t.client_latency, norm)
     bottom.axvline(t.async_time, color="black", linewidth=0.8, linestyle=":")
     bottom.set_title(f"asynchronous, {t.concurrency} at a time: the same number of updates in "
                      f"{t.async_time:.1f} s, clients busy {100 * t.async_utilization:.0f} % "
                      "(faded: still running)")
     bottom.set_xlabel("virtual time (s)")
     bottom.set_xlim(0, horizon * 1.01)
+    speed_colorbar(fig, [top, bottom], norm)
     return fig
 
 
@@ -173,38 +239,49 @@ def plot_weighting_functions(curves: Dict[str, np.ndarray], mixing_alpha: float 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     t = curves["t"]
     for name in ("constant", "polynomial", "hinge", "exponential"):
-        ax.plot(t, curves[name], label=name, color=COLORS[name], marker="o", markersize=3)
+        ax.plot(t, curves[name], label=name, color=COLORS[name], marker=MARKERS[name], markersize=3.5)
     ax.set_xlabel("staleness t (server versions behind)")
     ax.set_ylabel("weight s(t)")
     ax.set_ylim(0, 1.05)
-    ax.legend(loc="upper right")
     if mixing_alpha is not None:
         right = ax.secondary_yaxis("right", functions=(lambda y: y * mixing_alpha,
                                                        lambda y: y / mixing_alpha))
         right.set_ylabel(f"mixing rate alpha_t (alpha = {mixing_alpha:g})")
+    # outside the axes, so that it covers no curve (the constant one runs along the top)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.13 if mixing_alpha is not None else 1.01, 1.0))
     return fig
 
 
 # --- 4. mixing ---------------------------------------------------------------------
-def plot_alpha_sweep(sweep: Mapping[float, History]) -> Figure:
-    """Accuracy curves for each alpha (left); tail accuracy and swing against alpha (right)."""
+def plot_alpha_sweep(sweep: Mapping[float, History],
+                     shown: tuple = (0.05, 0.2, 0.6, 1.0)) -> Figure:
+    """Accuracy curves for a few alphas (left); tail accuracy and swing against every alpha (right).
+
+    The left panel draws only the ``shown`` alphas present in ``sweep`` (all of them
+    when none is), each with its own colour and marker; the right panel summarises
+    the whole sweep. Accuracy axes start at 0, like every accuracy axis of the lesson.
+    """
     fig, (left, right) = plt.subplots(1, 2)
-    cmap = plt.get_cmap("viridis")
     alphas = sorted(sweep)
-    for i, a in enumerate(alphas):
-        _curve(left, sweep[a], "update", f"alpha {a:g}", cmap(i / max(len(alphas) - 1, 1)))
+    picked = [a for a in alphas if any(np.isclose(a, b) for b in shown)] or alphas
+    cmap = plt.get_cmap("plasma")  # ordered dark (small alpha) to orange (large); no pale yellow
+    for i, a in enumerate(picked):
+        _curve(left, sweep[a], "update", f"alpha {a:g}", cmap(0.8 * i / max(len(picked) - 1, 1)),
+               marker=MARKER_CYCLE[i % len(MARKER_CYCLE)])
     left.set_xlabel("updates received by the server")
     left.set_ylabel("test accuracy")
     left.set_ylim(0, 1)
-    left.legend(loc="lower right", ncol=2)
+    left.legend(loc="lower right")
     tails = [sweep[a].tail_accuracy() for a in alphas]
     swings = [sweep[a].swing() for a in alphas]
     right.plot(alphas, tails, marker="o", color=COLORS["constant"], label="accuracy, last 5 evaluations")
     right.set_xlabel("mixing rate alpha")
     right.set_ylabel("test accuracy")
+    right.set_ylim(0, 1)
     twin = right.twinx()
-    twin.plot(alphas, swings, marker="s", color=COLORS["exponential"], label="swing")
+    twin.plot(alphas, swings, marker="s", linestyle="--", color=COLORS["exponential"], label="swing")
     twin.set_ylabel("swing (mean |change| between evaluations)")
+    twin.set_ylim(bottom=0)
     twin.grid(False)
     lines = right.get_lines() + twin.get_lines()
     right.legend(lines, [ln.get_label() for ln in lines], loc="upper center",
@@ -315,14 +392,13 @@ def plot_scheduling(results) -> Figure:
 def plot_sync_vs_async(runs: Mapping[str, History], target: float | None = None) -> Figure:
     """Exercise 4: accuracy against virtual time (log scale) and against client computation."""
     fig, (ax_t, ax_w) = plt.subplots(1, 2, sharey=True)
+    floor = log_time_floor(runs)
     for i, (label, h) in enumerate(runs.items()):
-        color = cycle_color(i)
-        _curve(ax_t, h, "time", label, color)
-        _curve(ax_w, h, "work", label, color)
-    ax_t.set_xscale("log")
-    ax_t.set_xlim(left=min(h.evals[1]["time"] for h in runs.values()) * 0.8)
-    ax_t.set_xlabel("virtual time (s, log scale)")
-    ax_w.set_xlabel("client computation (client-seconds of finished jobs)")
+        color, marker = cycle_color(i), MARKER_CYCLE[i % len(MARKER_CYCLE)]
+        _curve(ax_t, h, "time", label, color, marker=marker, log_floor=floor)
+        _curve(ax_w, h, "work", label, color, marker=marker)
+    _log_time_axis(ax_t, runs)
+    ax_w.set_xlabel("client computation (client-seconds, running jobs included)")
     ax_t.set_ylabel("test accuracy")
     ax_t.set_ylim(0, 1)
     if target is not None:
@@ -337,7 +413,7 @@ def plot_crossover(heterogeneities, times: Mapping[str, list], target: float) ->
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for i, (label, ts) in enumerate(times.items()):
         ys = [np.nan if t is None else t for t in ts]
-        ax.plot(heterogeneities, ys, marker="o", label=label,
+        ax.plot(heterogeneities, ys, marker=MARKER_CYCLE[i % len(MARKER_CYCLE)], label=label,
                 color=cycle_color(i))
     ax.set_yscale("log")
     ax.set_xlabel("heterogeneity (spread of client speeds)")
@@ -354,14 +430,14 @@ def plot_classroom(runs: Mapping[str, History], algorithm: str) -> Figure:
     ax_t = fig.add_subplot(grid[0])
     ax_u = fig.add_subplot(grid[1], sharey=ax_t)
     ax_s = fig.add_subplot(grid[2])
+    floor = log_time_floor(runs)
     for label, h in runs.items():
-        color = COLORS["sequential"] if label == "sequential" else COLORS["constant"]
-        style = "--" if label == "sequential" else "-"
-        _curve(ax_t, h, "time", label, color, style)
-        _curve(ax_u, h, "update", label, color, style)
-    ax_t.set_xscale("log")
-    ax_t.set_xlim(left=min(h.evals[1]["time"] for h in runs.values() if len(h.evals) > 1) * 0.8)
-    ax_t.set_xlabel("virtual time (s, log scale)")
+        sequential = label == "sequential"
+        color = COLORS["sequential"] if sequential else COLORS["constant"]
+        style, marker = ("--", MARKERS["sequential"]) if sequential else ("-", "o")
+        _curve(ax_t, h, "time", label, color, style, marker, log_floor=floor)
+        _curve(ax_u, h, "update", label, color, style, marker)
+    _log_time_axis(ax_t, runs)
     ax_t.set_ylabel("test accuracy")
     ax_t.set_ylim(0, 1)
     ax_u.set_xlabel("updates received by the server")
@@ -423,11 +499,12 @@ def plot_fault_tolerance(history: History) -> Figure:
 def plot_replay(history: History, until: float) -> Figure:
     """The deployed run up to wall-clock time ``until``: who was training (left) and accuracy (right)."""
     fig, (gantt, acc) = plt.subplots(1, 2, figsize=(11, 3.8))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    norm = speed_norm(history.client_latency)
+    cmap = plt.get_cmap(SPEED_CMAP)
     for u in history.updates:
         if u["start_time"] <= until:
             gantt.barh(u["client_id"], min(u["arrival_time"], until) - u["start_time"], left=u["start_time"],
-                       height=0.7, color=colors[u["client_id"] % len(colors)],
+                       height=0.7, color=cmap(norm(history.client_latency[u["client_id"]])),
                        alpha=0.9 if u["arrival_time"] <= until else 0.35)
     gantt.set_xlim(0, history.virtual_time * 1.02)
     gantt.set_ylim(-0.7, len(history.client_latency) - 0.3)
@@ -436,6 +513,7 @@ def plot_replay(history: History, until: float) -> Figure:
     gantt.set_ylabel("client")
     done = sum(u["arrival_time"] <= until for u in history.updates)
     gantt.set_title(f"{done} updates by {until:.1f} s (faded: still training)")
+    speed_colorbar(fig, gantt, norm)
     evals = [e for e in history.evals if e["time"] <= until]
     acc.plot([e["time"] for e in evals], [e["accuracy"] for e in evals], marker="o", markersize=3,
              color=COLORS["constant"])
