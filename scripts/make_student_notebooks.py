@@ -1,6 +1,10 @@
-"""Generate the exercises' student notebooks from their solution notebooks.
+"""Generate the learners' notebooks from their solution notebooks.
 
-    python scripts/make_student_notebooks.py            # write notebooks/exercise_*.ipynb
+Lesson notebooks 1, 3 and 4 (each with a small coding exercise) and the four
+exercise notebooks have a worked solution in ``notebooks/solutions/``; the
+learner's copy in ``notebooks/`` is generated from it:
+
+    python scripts/make_student_notebooks.py            # write notebooks/{01,03,04,exercise_*}.ipynb
     python scripts/make_student_notebooks.py --execute  # ... and run them to store outputs
     python scripts/make_student_notebooks.py --check    # exit 1 if a committed one is stale
 
@@ -87,9 +91,11 @@ def sources(nb: nbformat.NotebookNode) -> list:
 
 
 def pairs():
+    for path in sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb")):  # lesson notebooks
+        yield path, STUDENTS / path.name, f"Exercise {int(path.name[:2])}.1"  # its one coding exercise
     for path in sorted(SOLUTIONS.glob("exercise_*.ipynb")):
         number = re.match(r"exercise_(\d+)", path.name).group(1)
-        yield path, STUDENTS / path.name, f"Exercise {int(number)}"
+        yield path, STUDENTS / path.name, f"Exercise E{int(number)}"
 
 
 def main(argv=None) -> int:

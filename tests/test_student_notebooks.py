@@ -42,7 +42,7 @@ def test_solution_line_without_hint_is_refused():
         gen.stub_out("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "Exercise 9")
 
 
-@pytest.mark.parametrize("solution", sorted((ROOT / "notebooks" / "solutions").glob("exercise_*.ipynb")),
+@pytest.mark.parametrize("solution", sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")),
                          ids=lambda p: p.name)
 def test_no_solution_code_leaks_into_the_student_notebook(solution):
     student = ROOT / "notebooks" / solution.name

@@ -48,7 +48,7 @@ def _type_problem(result: Any, returns: str) -> Optional[str]:
     if result is None:
         return "returned None: did you forget `return`?"
     if returns in ("bool", "number", "int") and torch.is_tensor(result):
-        convert = "bool(...)" if returns == "bool" else "float(...) or .item()"
+        convert = {"bool": "bool(...)", "int": "int(...)"}.get(returns, "float(...) or .item()")
         return (f"returned a tensor ({result!r}), not a plain Python value: convert it with "
                 f"{convert}.")
     if returns == "bool" and not isinstance(result, (bool, np.bool_)):
@@ -57,7 +57,7 @@ def _type_problem(result: Any, returns: str) -> Optional[str]:
                                 or not isinstance(result, (int, float, np.integer, np.floating))):
         return f"returned {result!r} ({type(result).__name__}): return a number."
     if returns == "int" and (isinstance(result, bool) or not isinstance(result, (int, np.integer))):
-        return f"returned {result!r} ({type(result).__name__}): return a client id (an int)."
+        return f"returned {result!r} ({type(result).__name__}): return a whole number (an int)."
     if returns == "state" and not (isinstance(result, dict)
                                    and all(torch.is_tensor(v) for v in result.values())):
         return (f"returned {type(result).__name__}, not a state dict like its input "
@@ -68,8 +68,9 @@ def _type_problem(result: Any, returns: str) -> Optional[str]:
 class _Feedback:
     """Collects the problems found by one checker, function by function, and prints them."""
 
-    def __init__(self, exercise: int):
-        self.exercise = exercise
+    def __init__(self, label: str, fallback: bool = True):
+        self.label = label  # how the learner's notebook names the exercise, e.g. "Exercise E1"
+        self.fallback = fallback  # do experiments below fall back on a reference implementation?
         self.problems: List[str] = []
         self.checks = 0
         self.results: Dict[str, Optional[bool]] = {}
@@ -115,18 +116,19 @@ class _Feedback:
         verdict = Verdict(self.results)
         unwritten = [n for n, r in self.results.items() if r is None]
         if len(unwritten) == len(self.results):
-            print(f"Exercise {self.exercise}: not written yet (your code raises "
-                  "NotImplementedError). The experiments below use the library's reference "
-                  "implementation until it passes.")
+            then = (" The experiments below use the library's reference implementation until "
+                    "it passes." if self.fallback else
+                    " Replace each ... with your code, then run this cell again.")
+            print(f"{self.label}: not written yet (your code raises NotImplementedError).{then}")
             return verdict
         if self.problems:
-            print(f"Exercise {self.exercise}: {len(self.problems)} of {self.checks} checks failed.")
+            print(f"{self.label}: {len(self.problems)} of {self.checks} checks failed.")
             for p in dict.fromkeys(self.problems):  # each message once, in order
                 print(f"  - {p}")
         else:
             written = [n for n in self.results if self.results[n]]
             what = f"{', '.join(written)}: " if unwritten else ""
-            print(f"Exercise {self.exercise}: {what}all {self.checks} checks passed.")
+            print(f"{self.label}: {what}all {self.checks} checks passed.")
         for name in unwritten:
             print(f"  - {name} is not written yet (it raises NotImplementedError); the "
                   f"experiments use the reference {name} until it passes.")
@@ -145,7 +147,7 @@ def check_exercise_1(accept: Callable, may_start: Callable) -> Verdict:
     """Checks ``accept(staleness, max_staleness)`` and
     ``may_start(version, in_flight_base_versions, max_staleness)``, each on its own:
     ``verdict["accept"]`` and ``verdict["may_start"]`` say which one passed."""
-    fb = _Feedback(1)
+    fb = _Feedback("Exercise E1")
 
     def check_accept() -> None:
         cases = [
@@ -199,7 +201,7 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
     ``push_update(job, arrival_time, base_version)``, ``pop_update()``, ``len()`` and
     ``pick_client(idle, latency, delivered, gen)``: the update queue and the client
     choice each on their own."""
-    fb = _Feedback(2)
+    fb = _Feedback("Exercise E2")
     arrivals = [("a", 1.0, 5), ("z", 2.0, 9), ("c", 3.0, 7), ("b", 3.5, 9)]
 
     def check_queue() -> None:
@@ -278,7 +280,7 @@ def example_context(staleness: int, distance: float, alpha: float) -> MixingCont
 def check_exercise_3(rule: Callable[[MixingContext], float]) -> Verdict:
     """Checks an adaptive mixing rule ``rule(ctx) -> alpha_t``: a rate in [0, alpha] that
     shrinks with staleness and with the distance between the client's and the server's model."""
-    fb = _Feedback(3)
+    fb = _Feedback("Exercise E3")
     alpha = 0.8
     stalenesses = [0, 1, 2, 5, 10, 40]
     distances = [0.001, 0.05, 0.2, 1.0, 10.0]
@@ -329,7 +331,7 @@ def check_exercise_4(buffer_step: Callable) -> Verdict:
     """Checks ``buffer_step(server_state, buffered, server_lr)``: buffered is a list of
     ``(delta, staleness)``; the result is x + server_lr * mean_i(delta_i / sqrt(1 + staleness_i)),
     for every key of the state and any number of buffered updates."""
-    fb = _Feedback(4)
+    fb = _Feedback("Exercise E4")
 
     def check_step() -> None:
         server = {"w": torch.tensor([1.0, 2.0])}

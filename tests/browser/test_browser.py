@@ -16,7 +16,7 @@ from conftest import ROOT
 
 NOTEBOOKS = (sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
              + sorted((ROOT / "notebooks").glob("exercise_*.ipynb"))
-             + sorted((ROOT / "notebooks" / "solutions").glob("exercise_*.ipynb")))
+             + sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")))
 
 NB = "window.jupyterapp.shell.currentWidget"
 KERNEL_IDLE = f"""() => {{ if (!window.jupyterapp || !window.jupyterapp.shell) return false;
