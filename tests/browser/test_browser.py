@@ -130,9 +130,11 @@ def test_classroom_app_in_voila(browser, voila, screenshots):
     shot = screenshots / "classroom_voila.png"
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     try:
-        page.goto(voila.url + "/", timeout=120_000)
+        # Voila streams the page while it runs the notebook; "load" fires only at the end,
+        # so wait for the first bytes, then for the app (slow on an oversubscribed CPU).
+        page.goto(voila.url + "/", timeout=120_000, wait_until="commit")
         app = page.locator(".fedasync-classroom")
-        app.wait_for(timeout=120_000)
+        app.wait_for(timeout=240_000)
         app.locator("img").first.wait_for(timeout=120_000)
         text = page.inner_text("body")
         assert "def draw(" not in text and "classroom_run" not in text, "the app shows its code"
