@@ -20,6 +20,7 @@ import numpy as np
 
 from ..algorithms import ignored_fields
 from ..algorithms import staleness as staleness_fns
+from ..core.clients import draw_mean_latencies
 from ..core.config import AsyncConfig
 from ..core.data import FederatedData, make_federated_data
 from ..core.history import History
@@ -109,7 +110,6 @@ def speed_spread(heterogeneity: float, config: AsyncConfig = LESSON) -> float:
     The typical job times are log-normal (``core.clients.draw_mean_latencies``), so
     the spread grows exponentially with ``heterogeneity``.
     """
-    from ..core.clients import draw_mean_latencies
     latency = draw_mean_latencies(config.replace(heterogeneity=heterogeneity))
     return float(latency.max() / latency.min())
 

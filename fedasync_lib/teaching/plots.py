@@ -44,11 +44,13 @@ def cycle_color(i: int) -> str:
     return colors[i % len(colors)]
 
 
+def _by_label(table: Mapping[str, str], label: str) -> str | None:
+    """The entry of ``table`` whose key starts ``label`` ("hinge (a=10)" -> table["hinge"])."""
+    return next((value for key, value in table.items() if label.startswith(key)), None)
+
+
 def color_for(label: str, default_index: int = 0) -> str:
-    for key, color in COLORS.items():
-        if label.startswith(key):
-            return color
-    return cycle_color(default_index)
+    return _by_label(COLORS, label) or cycle_color(default_index)
 
 
 # One marker per curve as well as one colour, so curves can be told apart without colour.
@@ -58,10 +60,7 @@ MARKER_CYCLE = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
 def marker_for(label: str, default_index: int = 0) -> str:
-    for key, marker in MARKERS.items():
-        if label.startswith(key):
-            return marker
-    return MARKER_CYCLE[default_index % len(MARKER_CYCLE)]
+    return _by_label(MARKERS, label) or MARKER_CYCLE[default_index % len(MARKER_CYCLE)]
 
 
 # --- accuracy curves ------------------------------------------------------------
@@ -105,12 +104,11 @@ def _curve(ax: Axes, history: History, x_key: str, label: str, color: str,
                     textcoords="offset points", xytext=(-30, 12), color="red", fontsize=9)
 
 
-def _log_time_axis(ax: Axes, runs: Mapping[str, History]) -> float:
-    floor = log_time_floor(runs)
+def _log_time_axis(ax: Axes, floor: float) -> None:
+    """Log-scale time axis from ``floor`` (see :func:`log_time_floor`)."""
     ax.set_xscale("log")
     ax.set_xlim(left=floor)
     ax.set_xlabel("virtual time (s, log scale; steps: accuracy of the last evaluation)")
-    return floor
 
 
 def plot_convergence(runs: Mapping[str, History], title: str = "",
@@ -128,7 +126,7 @@ def plot_convergence(runs: Mapping[str, History], title: str = "",
         _curve(ax_t, h, "time", label, color, style, marker, log_floor=floor)
         _curve(ax_u, h, "update", label, color, style, marker)
     if log_time:
-        _log_time_axis(ax_t, runs)
+        _log_time_axis(ax_t, floor)
     else:
         ax_t.set_xlabel("virtual time (s)")
     ax_u.set_xlabel("updates received by the server")
@@ -397,7 +395,7 @@ def plot_sync_vs_async(runs: Mapping[str, History], target: float | None = None)
         color, marker = cycle_color(i), MARKER_CYCLE[i % len(MARKER_CYCLE)]
         _curve(ax_t, h, "time", label, color, marker=marker, log_floor=floor)
         _curve(ax_w, h, "work", label, color, marker=marker)
-    _log_time_axis(ax_t, runs)
+    _log_time_axis(ax_t, floor)
     ax_w.set_xlabel("client computation (client-seconds, running jobs included)")
     ax_t.set_ylabel("test accuracy")
     ax_t.set_ylim(0, 1)
@@ -437,7 +435,7 @@ def plot_classroom(runs: Mapping[str, History], algorithm: str) -> Figure:
         style, marker = ("--", MARKERS["sequential"]) if sequential else ("-", "o")
         _curve(ax_t, h, "time", label, color, style, marker, log_floor=floor)
         _curve(ax_u, h, "update", label, color, style, marker)
-    _log_time_axis(ax_t, runs)
+    _log_time_axis(ax_t, floor)
     ax_t.set_ylabel("test accuracy")
     ax_t.set_ylim(0, 1)
     ax_u.set_xlabel("updates received by the server")
