@@ -16,6 +16,7 @@ digits dataset), which the README quotes.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import re
 import statistics
@@ -66,6 +67,7 @@ def time_runs(fns: Dict[str, Callable[[], object]], repeats: int) -> Dict[str, L
     times: Dict[str, List[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            gc.collect()  # no run pays for the garbage of the one before it
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)

@@ -11,7 +11,8 @@ from fedasync_lib import AsyncConfig, run, run_fedasync, run_fedavg, run_fedbuff
 from fedasync_lib import bounded
 from fedasync_lib.core.scheduling import Scheduler
 from fedasync_lib.runner import build
-from fedasync_lib.core.training import LocalJob, train_jobs
+from fedasync_lib.core.training import LocalJob
+from fedasync_lib.core.training_mlp import MLPTrainer
 
 HET = AsyncConfig(concurrency=10, heterogeneity=1.5, num_updates=150)
 
@@ -150,8 +151,7 @@ def test_fedbuff_step_is_the_mean_of_scaled_deltas():
     policy, server = FedBuff(cfg), ServerModel(setup.model.state())
     x0 = server.state
     jobs = [LocalJob(i, i, 0, x0) for i in range(2)]
-    outs = train_jobs(jobs, setup.data.clients, seed=cfg.seed, learning_rate=cfg.learning_rate,
-                      batch_size=cfg.batch_size, local_epochs=cfg.local_epochs, num_classes=10)
+    outs = MLPTrainer(setup.data.clients, cfg).train(jobs)
     assert policy.receive(server, Update(outs[0][0], 0, 0, 200, base_state=x0), 0, 0.0, 0) == {}
     assert server.version == 0 and server.state is x0
     weights = policy.receive(server, Update(outs[1][0], 1, 0, 200, base_state=x0), 3, 0.0, 1)

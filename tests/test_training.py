@@ -1,18 +1,42 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from fedasync_lib import AsyncClient, AsyncConfig, AsyncDataset, AsyncModel
 from fedasync_lib.core import seeding
-from fedasync_lib.core.training import LazyTrainer, LocalJob, minibatch_schedule, train_jobs
+from fedasync_lib.core.data import make_federated_data
+from fedasync_lib.core.model_zoo import DigitsCNN, LogisticRegression
+from fedasync_lib.core.training import (AllSamples, LazyTrainer, LocalJob, local_trainer,
+                                        minibatch_schedule)
+from fedasync_lib.core.training_func import FuncTrainer
+from fedasync_lib.core.training_mlp import MLPTrainer
 
-CFG = AsyncConfig()
-KW = dict(seed=CFG.seed, learning_rate=0.05, batch_size=16, local_epochs=2, num_classes=10)
+CFG = AsyncConfig(learning_rate=0.05, batch_size=16, local_epochs=2)
 
 
-def datasets(sizes):
-    return [AsyncDataset(n=n, dim=32, classes=10, seed=100 + i) for i, n in enumerate(sizes)]
+def datasets(sizes, dim=32):
+    return [AsyncDataset(n=n, dim=dim, classes=10, seed=100 + i) for i, n in enumerate(sizes)]
+
+
+def assert_states_close(a, b, rtol=1e-5, atol=1e-6):
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=rtol, atol=atol, msg=f"parameter {k}")
+
+
+def sgd_alone(model, data, job_id, config, loss=F.cross_entropy):
+    """The reference: one job trained alone with torch.optim.SGD and autograd."""
+    idx, w = minibatch_schedule(len(data), config.batch_size, config.local_epochs,
+                                seeding.rng(config.seed, "local-shuffle", job_id))
+    opt = torch.optim.SGD(model.parameters(), lr=config.learning_rate)
+    for rows, weights in zip(idx, w):
+        rows = torch.from_numpy(rows[weights > 0])
+        opt.zero_grad()
+        loss(model(data.x[rows]), data.y[rows]).backward()
+        opt.step()
+    return {k: v.detach() for k, v in model.state_dict().items()}
 
 
 def test_schedule_visits_each_sample_once_per_epoch_and_averages_each_step():
@@ -25,43 +49,96 @@ def test_schedule_visits_each_sample_once_per_epoch_and_averages_each_step():
     assert (w[4] > 0).sum() == 37 - 32  # the last, smaller batch
 
 
-def test_local_sgd_matches_pytorch_autograd():
-    """The hand-written gradients give the same trajectory as torch.optim.SGD."""
+@pytest.mark.parametrize("trainer", [MLPTrainer, lambda d, c: FuncTrainer(AsyncModel(c), d, c)],
+                         ids=["hand-written", "torch.func"])
+def test_built_in_mlp_matches_pytorch_autograd(trainer):
+    """Both paths give the same trajectory as torch.optim.SGD on the built-in MLP."""
     data = datasets([45])
     model = AsyncModel(CFG)
     job = LocalJob(job_id=3, client_id=0, base_version=0, base_state=model.state())
-    (ours, _), = train_jobs([job], data, **KW)
-
-    idx, w = minibatch_schedule(45, KW["batch_size"], KW["local_epochs"],
-                                seeding.rng(CFG.seed, "local-shuffle", 3))
-    opt = torch.optim.SGD(model.parameters(), lr=KW["learning_rate"])
-    for rows, weights in zip(idx, w):
-        rows = torch.from_numpy(rows[weights > 0])
-        opt.zero_grad()
-        F.cross_entropy(model(data[0].x[rows]), data[0].y[rows]).backward()
-        opt.step()
-    for name, value in model.state_dict().items():
-        torch.testing.assert_close(ours[name], value, rtol=1e-5, atol=1e-6)
+    (ours, _), = trainer(data, CFG).train([job])
+    assert_states_close(ours, sgd_alone(model, data[0], 3, CFG))
 
 
-def test_batched_training_equals_training_each_job_alone():
-    data = datasets([40, 17, 64, 33])  # unequal sizes: the batch is padded
+def test_fast_path_equals_torch_func_path_on_the_built_in_mlp():
+    data = datasets([40, 17, 64, 33, 5])  # unequal sizes: the batch is padded
+    base = AsyncModel(CFG).state()
+    other = {k: v + 0.01 for k, v in base.items()}
+    jobs = [LocalJob(i, i % 5, 0, base if i % 2 else other) for i in range(7)]
+    fast = MLPTrainer(data, CFG).train(jobs)
+    generic = FuncTrainer(AsyncModel(CFG), data, CFG).train(jobs)
+    for (a, loss_a), (b, loss_b) in zip(fast, generic):
+        assert_states_close(a, b)
+        assert loss_a == pytest.approx(loss_b, rel=1e-5)
+
+
+def cnn_data(sizes):
+    data = make_federated_data(AsyncConfig(dataset="digits", num_clients=40))
+    return [AsyncDataset.from_tensors(d.x[:n], d.y[:n]) for d, n in zip(data.clients, sizes)]
+
+
+@pytest.mark.parametrize("make_model", [lambda: DigitsCNN(seed=1), lambda: LogisticRegression(seed=1)],
+                         ids=["cnn", "logistic"])
+def test_torch_func_batch_equals_each_job_alone_with_torch_optim_sgd(make_model):
+    data = cnn_data([40, 17, 33])
+    cfg = CFG.replace(dataset="digits", learning_rate=0.1)
+    model = make_model()
+    base = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    shifted = {k: v + 0.02 for k, v in base.items()}
+    jobs = [LocalJob(i, i % 3, 0, base if i % 2 else shifted) for i in range(5)]
+    together = FuncTrainer(model, data, cfg).train(jobs)
+    for job, (state, loss) in zip(jobs, together):
+        alone = make_model()
+        alone.load_state_dict(job.base_state)
+        expected = sgd_alone(alone, data[job.client_id], job.job_id, cfg)
+        assert_states_close(state, expected)
+        with torch.no_grad():
+            own = F.cross_entropy(alone(data[job.client_id].x), data[job.client_id].y).item()
+        assert loss == pytest.approx(own, rel=1e-4)
+    assert all(torch.equal(base[k], model.state_dict()[k]) for k in base)  # module untouched
+
+
+@pytest.mark.parametrize("trainer", [MLPTrainer, lambda d, c: FuncTrainer(AsyncModel(c), d, c)],
+                         ids=["hand-written", "torch.func"])
+def test_batched_training_equals_training_each_job_alone(trainer):
+    data = datasets([40, 17, 64, 33])
     base = AsyncModel(CFG).state()
     other = {k: v + 0.01 for k, v in base.items()}
     jobs = [LocalJob(i, i % 4, 0, base if i % 2 else other) for i in range(6)]
-    together = train_jobs(jobs, data, **KW)
+    train = trainer(data, CFG)
+    together = train.train(jobs)
     for job, (state, loss) in zip(jobs, together):
-        (alone, alone_loss), = train_jobs([job], data, **KW)
-        for k in state:
-            torch.testing.assert_close(state[k], alone[k], rtol=0, atol=1e-6)
+        (alone, alone_loss), = train.train([job])
+        assert_states_close(state, alone, rtol=0, atol=1e-6)
         assert loss == pytest.approx(alone_loss, rel=1e-5)
+
+
+def test_cutting_a_large_batch_into_chunks_changes_nothing():
+    data = datasets([30, 20, 25])
+    base = AsyncModel(CFG).state()
+    jobs = [LocalJob(i, i % 3, 0, base) for i in range(7)]
+    whole = MLPTrainer(data, CFG).train(jobs)
+    chunked = MLPTrainer(data, CFG)
+    chunked.max_batch = 3
+    for (a, la), (b, lb) in zip(whole, chunked.train(jobs)):
+        assert_states_close(a, b, rtol=0, atol=1e-6)
+        assert la == pytest.approx(lb, rel=1e-6)
+
+
+def test_each_trained_state_owns_its_memory():
+    data = datasets([30, 20])
+    base = AsyncModel(CFG).state()
+    outs = MLPTrainer(data, CFG).train([LocalJob(0, 0, 0, base), LocalJob(1, 1, 0, base)])
+    ptrs = [t.untyped_storage().data_ptr() for state, _ in outs for t in state.values()]
+    assert len(set(ptrs)) == len(ptrs)
+    assert all(t.is_contiguous() for state, _ in outs for t in state.values())
 
 
 def test_training_learns_and_reports_loss_on_own_data():
     data = datasets([200])
     model = AsyncModel(CFG)
-    job = LocalJob(0, 0, 0, model.state())
-    (state, loss), = train_jobs([job], data, **{**KW, "local_epochs": 5})
+    (state, loss), = MLPTrainer(data, CFG.replace(local_epochs=5)).train(
+        [LocalJob(0, 0, 0, model.state())])
     before = F.cross_entropy(model(data[0].x), data[0].y).item()
     model.load_state_dict(state)
     after = F.cross_entropy(model(data[0].x), data[0].y).item()
@@ -69,29 +146,34 @@ def test_training_learns_and_reports_loss_on_own_data():
     assert loss == pytest.approx(after, rel=1e-4)
 
 
-def test_base_state_is_never_modified():
+@pytest.mark.parametrize("trainer", [MLPTrainer, lambda d, c: FuncTrainer(AsyncModel(c), d, c)],
+                         ids=["hand-written", "torch.func"])
+def test_base_state_is_never_modified(trainer):
     data = datasets([30])
     base = AsyncModel(CFG).state()
     copy = {k: v.clone() for k, v in base.items()}
-    train_jobs([LocalJob(0, 0, 0, base)], data, **KW)
+    trainer(data, CFG).train([LocalJob(0, 0, 0, base)])
     assert all(torch.equal(base[k], copy[k]) for k in base)
 
 
 def test_client_train_equals_simulator_job():
     data = datasets([50])
-    cfg = CFG.replace(learning_rate=0.05, batch_size=16)
-    state = AsyncModel(cfg).state()
-    update = AsyncClient(7, data[0], cfg).train(state, version=4, job_id=11)
-    (expected, _), = train_jobs([LocalJob(11, 0, 4, state)], data, seed=cfg.seed,
-                                learning_rate=0.05, batch_size=16, local_epochs=2, num_classes=10)
+    state = AsyncModel(CFG).state()
+    update = AsyncClient(7, data[0], CFG).train(state, version=4, job_id=11)
+    (expected, _), = MLPTrainer(data, CFG).train([LocalJob(11, 0, 4, state)])
     assert update.client_id == 7 and update.base_version == 4 and update.num_samples == 50
     assert all(torch.equal(update.state_dict[k], expected[k]) for k in expected)
+    cnn = DigitsCNN(seed=3)
+    digits = cnn_data([20])
+    update = AsyncClient(0, digits[0], CFG).train(cnn.state_dict(), 0, job_id=2, model=cnn)
+    (expected, _), = FuncTrainer(cnn, digits, CFG).train([LocalJob(2, 0, 0, cnn.state_dict())])
+    assert_states_close(update.state_dict, expected, rtol=0, atol=0)
 
 
 def test_lazy_trainer_trains_pending_jobs_together_only_when_asked():
     data = datasets([20, 20, 20])
     base = AsyncModel(CFG).state()
-    trainer = LazyTrainer(data, **{k: v for k, v in KW.items()})
+    trainer = LazyTrainer(MLPTrainer(data, CFG))
     jobs = [LocalJob(i, i, 0, base) for i in range(3)]
     for j in jobs[:2]:
         trainer.submit(j)
@@ -103,3 +185,99 @@ def test_lazy_trainer_trains_pending_jobs_together_only_when_asked():
     assert trainer.batches == [2, 1]
     with pytest.raises(KeyError):
         trainer.result(LocalJob(99, 0, 0, base))
+
+
+def test_all_samples_are_the_split_itself_not_a_copy():
+    data = make_federated_data(AsyncConfig(num_clients=5, concurrency=5))
+    joined = AllSamples.of(data.clients)
+    assert joined.x.data_ptr() == data.clients[0].x.data_ptr() and len(joined.x) == sum(data.sizes)
+    for c, d in enumerate(data.clients):
+        start = joined.starts[c]
+        assert torch.equal(joined.x[start: start + len(d)], d.x)
+    own = datasets([3, 4])  # separate tensors: joined by a copy
+    joined = AllSamples.of(own)
+    assert torch.equal(joined.x, torch.cat([own[0].x, own[1].x]))
+    assert torch.equal(joined.y[3:], own[1].y) and joined.starts.tolist() == [0, 3]
+
+
+# --- choosing a path, and what each refuses ---------------------------------------------
+def test_auto_picks_the_fast_path_only_for_the_built_in_mlp_with_its_loss():
+    data = datasets([10])
+    assert isinstance(local_trainer(None, data, CFG), MLPTrainer)
+    assert isinstance(local_trainer(AsyncModel(CFG), data, CFG), MLPTrainer)
+    assert isinstance(local_trainer(AsyncModel(CFG), data, CFG, training="torch.func"), FuncTrainer)
+    loss = nn.CrossEntropyLoss(reduction="none", label_smoothing=0.1)
+    assert isinstance(local_trainer(AsyncModel(CFG), data, CFG, loss=loss), FuncTrainer)
+    assert isinstance(local_trainer(LogisticRegression(32), data, CFG), FuncTrainer)
+
+
+def test_bad_training_choices_say_what_is_wrong():
+    data = datasets([10])
+    with pytest.raises(ValueError, match=r"training='fast' is invalid: expected one of 'auto'"):
+        local_trainer(None, data, CFG, training="fast")
+    with pytest.raises(ValueError, match="built-in AsyncModel only, not LogisticRegression"):
+        local_trainer(LogisticRegression(32), data, CFG, training="hand-written")
+    with pytest.raises(ValueError, match="loss is not read by training='hand-written'"):
+        local_trainer(None, data, CFG, loss=nn.CrossEntropyLoss(reduction="none"),
+                      training="hand-written")
+    with pytest.raises(ValueError, match=r"client 0's x has shape \(10, 32\), but the built-in MLP "
+                                         r"takes \(n, 64\)"):
+        MLPTrainer(data, CFG.replace(dataset="digits"))
+
+
+class WithBuffer(nn.Module):
+    def __init__(self, dtype):
+        super().__init__()
+        self.linear = nn.Linear(32, 10)
+        self.register_buffer("count", torch.zeros(1, dtype=dtype))
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("model, message", [
+    (nn.Sequential(nn.Linear(32, 16), nn.Dropout(0.5), nn.Linear(16, 10)),
+     r"model layer '1' \(Dropout\) has dropout p=0.5"),
+    (nn.Sequential(nn.Linear(32, 16), nn.BatchNorm1d(16), nn.Linear(16, 10)),
+     r"model layer '1' \(BatchNorm1d\) is a BatchNorm layer"),
+    (WithBuffer(torch.long), r"model state entry 'count' has dtype torch.int64"),
+    (nn.ReLU(), "model ReLU has no parameters to train"),
+    ("not a model", "model='not a model' is invalid: expected a torch.nn.Module"),
+])
+def test_torch_func_path_refuses_what_it_cannot_batch(model, message):
+    with pytest.raises(ValueError, match=message):
+        FuncTrainer(model, datasets([10]), CFG)
+
+
+def test_a_float_buffer_is_carried_along_unchanged():
+    model = WithBuffer(torch.float32)
+    (state, _), = FuncTrainer(model, datasets([10]), CFG).train(
+        [LocalJob(0, 0, 0, {k: v + 1 for k, v in model.state_dict().items()})])
+    assert torch.equal(state["count"], torch.ones(1))
+
+
+@pytest.mark.parametrize("loss, message", [
+    (nn.CrossEntropyLoss(), r"has reduction='mean': expected reduction='none'"),
+    (lambda out, y: F.cross_entropy(out, y).sum(), r"returned \(\) for a minibatch of 2: "
+                                                    r"expected one loss per sample, shape \(2,\)"),
+    (lambda out, y: "x", r"returned str for a minibatch of 2"),
+    (42, "loss=42 is invalid: expected a callable"),
+])
+def test_a_loss_must_give_one_value_per_sample(loss, message):
+    with pytest.raises(ValueError, match=message):
+        FuncTrainer(LogisticRegression(32), datasets([10]), CFG, loss=loss)
+
+
+def test_a_real_torch_nn_loss_is_used():
+    """Label smoothing changes the gradient: the run really trains with the loss given."""
+    data = datasets([40])
+    model = LogisticRegression(32)
+    job = LocalJob(0, 0, 0, model.state_dict())
+    smooth = nn.CrossEntropyLoss(reduction="none", label_smoothing=0.2)
+    (plain, _), = FuncTrainer(model, data, CFG).train([job])
+    (smoothed, _), = FuncTrainer(model, data, CFG, loss=smooth).train([job])
+    reference = LogisticRegression(32)
+    expected = sgd_alone(reference, data[0], 0, CFG,
+                         loss=nn.CrossEntropyLoss(label_smoothing=0.2))
+    assert_states_close(smoothed, expected)
+    assert not torch.allclose(plain["linear.weight"], smoothed["linear.weight"])

@@ -28,6 +28,10 @@ StalenessFn = Callable[[Staleness], Union[float, np.ndarray]]
 
 
 def _as_staleness(t: Staleness) -> np.ndarray:
+    if type(t) is int:  # the common case, one update's staleness: no array needed
+        if t < 0:
+            raise ValueError(f"staleness={t!r} is invalid: expected integers >= 0")
+        return np.float64(t)
     arr = np.asarray(t)
     if arr.dtype.kind not in "iu" and not (arr.dtype.kind == "f" and np.all(arr == np.round(arr))):
         raise ValueError(f"staleness={t!r} is invalid: expected integers >= 0")

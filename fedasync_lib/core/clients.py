@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
+import torch
+import torch.nn as nn
 
 from . import seeding
 from .config import AsyncConfig
 from .data import AsyncDataset
 from .model import State
-from .training import LocalJob, train_jobs
+from .training import LocalJob, local_trainer
 from .update import Update
 
 
@@ -53,18 +55,21 @@ class AsyncClient:
         """Virtual seconds the next job takes."""
         return job_latency(self.mean_latency, self.config.jitter, gen)
 
-    def train(self, state: State, version: int, job_id: int = 0) -> Update:
+    def train(self, state: State, version: int, job_id: int = 0,
+              model: Optional[nn.Module] = None,
+              loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+              training: str = "auto") -> Update:
         """Train alone on this client's data, starting from ``state`` (server ``version``).
 
-        The simulator trains many clients' jobs together (see
-        :mod:`fedasync_lib.training`); this method gives exactly the same
-        result for one job.
+        ``model`` is the module ``state`` belongs to (``None``: the built-in
+        MLP); ``loss`` and ``training`` as in
+        :func:`~fedasync_lib.core.training.local_trainer`. The simulator trains
+        many clients' jobs together (see :mod:`fedasync_lib.core.training`);
+        this method gives the same result for one job.
         """
         job = LocalJob(job_id=job_id, client_id=0, base_version=version, base_state=state)
-        (new_state, loss), = train_jobs(
-            [job], [self.dataset], seed=self.config.seed,
-            learning_rate=self.config.learning_rate, batch_size=self.config.batch_size,
-            local_epochs=self.config.local_epochs, num_classes=self.config.num_classes)
+        trainer = local_trainer(model, [self.dataset], self.config, loss=loss, training=training)
+        (new_state, loss), = trainer.train([job])
         return Update(new_state, self.client_id, version, len(self.dataset), train_loss=loss,
                       base_state=state)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -50,9 +50,11 @@ class AsyncDataset(Dataset):
 
     @classmethod
     def from_tensors(cls, x: torch.Tensor, y: torch.Tensor) -> "AsyncDataset":
-        """Wrap existing tensors (no copy)."""
-        if x.ndim != 2 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"expected x of shape (n, d) and y of shape (n,), got "
+        """Wrap existing tensors: ``x`` of shape ``(n, ...)`` (features, or images such as
+        ``(n, 1, 8, 8)``), ``y`` of shape ``(n,)``. No copy when they are already
+        float32 and int64."""
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"expected x of shape (n, ...) and y of shape (n,), got "
                              f"{tuple(x.shape)} and {tuple(y.shape)}")
         data = cls.__new__(cls)
         data.x, data.y = x.float(), y.long()
@@ -140,6 +142,38 @@ class FederatedData:
     test: AsyncDataset
     latencies: Optional[np.ndarray] = None
 
+    @classmethod
+    def from_clients(cls, clients: Sequence[Union[Tuple[torch.Tensor, torch.Tensor], Dataset]],
+                     test: Union[Tuple[torch.Tensor, torch.Tensor], Dataset],
+                     latencies: Optional[Sequence[float]] = None) -> "FederatedData":
+        """Bring your own data: one ``(x, y)`` pair or ``torch.utils.data.Dataset`` per client.
+
+        ``x`` holds float features of shape ``(n, ...)`` (for example ``(n, 64)``
+        or images ``(n, 1, 8, 8)``), ``y`` integer class labels of shape
+        ``(n,)``; a ``Dataset`` yields ``(x_i, y_i)`` pairs. ``test`` is the
+        server's held-out set, in the same form. Every client must hold at
+        least one sample, and every sample must have the same shape. Anything
+        else raises ``ValueError`` naming the client and what is wrong. Labels
+        are checked against ``config.num_classes`` when a run is built.
+        """
+        if len(clients) == 0:
+            raise ValueError("clients is empty: expected one (x, y) pair or Dataset per client")
+        datasets = [_as_dataset(c, f"client {i}") for i, c in enumerate(clients)]
+        test_set = _as_dataset(test, "the test set")
+        shape = tuple(datasets[0].x.shape[1:])
+        for name, data in [*((f"client {i}", d) for i, d in enumerate(datasets)),
+                           ("the test set", test_set)]:
+            if tuple(data.x.shape[1:]) != shape:
+                raise ValueError(f"{name}'s samples have shape {tuple(data.x.shape[1:])}, but "
+                                 f"client 0's have {shape}: expected one sample shape for all")
+        if latencies is not None:
+            latencies = np.asarray(latencies, dtype=float)
+            if latencies.shape != (len(datasets),) or not np.all(np.isfinite(latencies)) \
+                    or not np.all(latencies > 0):
+                raise ValueError(f"latencies={latencies!r} is invalid: expected one finite "
+                                 f"number > 0 per client ({len(datasets)})")
+        return cls(datasets, test_set, latencies)
+
     @property
     def sizes(self) -> np.ndarray:
         return np.array([len(c) for c in self.clients])
@@ -147,6 +181,55 @@ class FederatedData:
     def label_counts(self, num_classes: int) -> np.ndarray:
         """Matrix (clients x classes) of how many samples of each class a client holds."""
         return np.stack([np.bincount(c.y.numpy(), minlength=num_classes) for c in self.clients])
+
+
+def _as_dataset(data: Union[Tuple[torch.Tensor, torch.Tensor], Dataset], name: str) -> AsyncDataset:
+    """One client's (or the test set's) data as an AsyncDataset, checked; ``name`` is for errors."""
+    if isinstance(data, AsyncDataset):
+        x, y = data.x, data.y
+    elif isinstance(data, (tuple, list)):
+        if len(data) != 2:
+            raise ValueError(f"{name} is a sequence of length {len(data)}: expected an (x, y) pair")
+        x, y = data
+    elif isinstance(data, Dataset):
+        try:
+            n = len(data)  # type: ignore[arg-type]
+        except TypeError:
+            raise ValueError(f"{name} is a Dataset without len(): expected a map-style Dataset") from None
+        if n == 0:
+            raise ValueError(f"{name} has no samples: expected at least 1")
+        pairs = [data[i] for i in range(n)]
+        if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
+            raise ValueError(f"{name}'s Dataset does not yield (x, y) pairs")
+        try:
+            x = torch.stack([torch.as_tensor(p[0]) for p in pairs])
+            y = torch.stack([torch.as_tensor(p[1]) for p in pairs])
+        except RuntimeError as err:
+            raise ValueError(f"{name}'s samples differ in shape: {err}") from None
+    else:
+        raise ValueError(f"{name} is a {type(data).__name__}: expected an (x, y) pair of "
+                         "tensors or a torch.utils.data.Dataset")
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError(f"{name} has no samples: expected at least 1")
+    if x.ndim < 2:
+        raise ValueError(f"{name}'s x has shape {tuple(x.shape)}: expected (n, ...) with one "
+                         "row per sample, such as (n, features)")
+    if y.ndim != 1:
+        raise ValueError(f"{name}'s y has shape {tuple(y.shape)}: expected (n,), one class "
+                         "label per sample")
+    if len(x) != len(y):
+        raise ValueError(f"{name} has {len(x)} inputs but {len(y)} labels: expected as many of each")
+    if not x.is_floating_point():
+        raise ValueError(f"{name}'s x has dtype {x.dtype}: expected floating-point features "
+                         "(convert with x.float())")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise ValueError(f"{name}'s y has dtype {y.dtype}: expected integer class labels "
+                         "(convert with y.long())")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name}'s x has {int((~torch.isfinite(x)).sum())} NaN or infinite "
+                         "values: expected finite features")
+    return AsyncDataset.from_tensors(x, y)
 
 
 def make_federated_data(config: AsyncConfig, dirichlet_alpha: Optional[float] = None) -> FederatedData:
@@ -173,4 +256,19 @@ def make_federated_data(config: AsyncConfig, dirichlet_alpha: Optional[float] = 
         parts = partition_iid(len(pool), config.num_clients, gen)
     else:
         parts = partition_dirichlet(pool.y.numpy(), config.num_clients, alpha, gen)
-    return FederatedData(clients=[pool.subset(p) for p in parts], test=test)
+    return FederatedData(clients=split_rows(pool, parts), test=test)
+
+
+def split_rows(data: AsyncDataset, parts: List[np.ndarray]) -> List[AsyncDataset]:
+    """The datasets of ``data``'s rows ``parts[0]``, ``parts[1]``, ...
+
+    The rows are copied once, client after client, into one pair of tensors,
+    and each client's dataset is a slice (a view) of them: no second copy, and
+    a trainer can take all clients' samples as one tensor
+    (:func:`fedasync_lib.core.training.all_samples`).
+    """
+    order = torch.from_numpy(np.concatenate(parts).astype(np.int64))
+    x, y = data.x[order], data.y[order]
+    ends = np.cumsum([len(p) for p in parts]).tolist()
+    return [AsyncDataset.from_tensors(x[start:end], y[start:end])
+            for start, end in zip([0, *ends[:-1]], ends)]

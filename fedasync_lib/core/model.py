@@ -1,16 +1,16 @@
-"""The model every client trains: a two-layer perceptron.
+"""The built-in model: a two-layer perceptron (any other ``nn.Module`` works too).
 
     logits = W2 relu(W1 x + b1) + b2
 
 The server keeps the model as a *state*: a dict from parameter name to
-tensor, as ``nn.Module.state_dict()`` gives it. States are never changed in
+tensor, as ``nn.Module.state_dict()`` gives it, for any model. States are never changed in
 place: aggregation builds a new dict, so a client that started from an older
 version still holds exactly the tensors it was handed.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -51,20 +51,30 @@ class AsyncModel(nn.Module):
         return {k: v.detach().clone() for k, v in self.state_dict().items()}
 
 
-def logits(state: State, x: torch.Tensor) -> torch.Tensor:
-    """The model's forward pass, computed from a state dict."""
-    return F.linear(F.relu(F.linear(x, state[W1], state[B1])), state[W2], state[B2])
+def logits(state: State, x: torch.Tensor, model: Optional[nn.Module] = None) -> torch.Tensor:
+    """The model's forward pass on ``x``, computed from a state dict.
+
+    ``model`` is the module whose parameters ``state`` holds; ``None`` (or an
+    :class:`AsyncModel`) is the built-in MLP, written out here.
+    """
+    if model is None or type(model) is AsyncModel:
+        return F.linear(F.relu(F.linear(x, state[W1], state[B1])), state[W2], state[B2])
+    return torch.func.functional_call(model, state, (x,))
 
 
-def evaluate(state: State, x: torch.Tensor, y: torch.Tensor) -> Tuple[float, float]:
-    """(accuracy, mean cross-entropy loss) of ``state`` on ``(x, y)``.
+def evaluate(state: State, x: torch.Tensor, y: torch.Tensor, model: Optional[nn.Module] = None,
+             loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None
+             ) -> Tuple[float, float]:
+    """(accuracy, mean loss) of ``state`` on ``(x, y)``: cross-entropy unless ``loss`` is given.
 
-    A state with non-finite parameters gives (nan, nan): the accuracy of a
-    diverged model is not a number worth plotting.
+    ``model`` is as in :func:`logits`; ``loss`` gives per-sample losses
+    (``reduction="none"``), averaged here. A state with non-finite parameters
+    gives (nan, nan): the accuracy of a diverged model is not a number worth
+    plotting.
     """
     with torch.no_grad():
-        out = logits(state, x)
-        loss = F.cross_entropy(out, y).item()
+        out = logits(state, x, model)
+        loss = (F.cross_entropy(out, y) if loss is None else loss(out, y).mean()).item()
         if not torch.isfinite(out).all():
             return float("nan"), float("nan")
         accuracy = (out.argmax(dim=1) == y).float().mean().item()

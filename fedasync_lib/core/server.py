@@ -32,8 +32,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
+import torch
 import torch.nn as nn
 
 from . import seeding
@@ -45,7 +46,7 @@ from .history import History
 from .model import AsyncModel, State, evaluate
 from .policy import Policy, ServerModel
 from .scheduling import Scheduler
-from .training import LocalJob
+from .training import LocalJob, local_trainer
 from .update import Update
 
 
@@ -58,19 +59,53 @@ def diverged(train_loss: float, evaluation: Optional[Dict[str, float]] = None) -
                                            and math.isfinite(evaluation["loss"]))
 
 
+def check_model_output(model: nn.Module, test_data: AsyncDataset, config: AsyncConfig) -> None:
+    """Raise ``ValueError`` unless ``model`` maps two test samples to ``(2, num_classes)`` scores."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model={model!r} is invalid: expected a torch.nn.Module")
+    x = test_data.x[:2]
+    try:
+        with torch.no_grad():
+            out = model(x)
+    except Exception as err:  # the learner's module: any error it raises is reported
+        raise ValueError(f"model {type(model).__name__} cannot take the data's inputs of shape "
+                         f"{tuple(x.shape[1:])} per sample: {type(err).__name__}: {err}") from None
+    if not isinstance(out, torch.Tensor) or out.shape != (len(x), config.num_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"model {type(model).__name__} returned {shape} for {len(x)} samples: "
+                         f"expected ({len(x)}, num_classes={config.num_classes}) class scores")
+
+
+def check_labels(datasets: List[AsyncDataset], test_data: AsyncDataset, config: AsyncConfig) -> None:
+    """Raise ``ValueError`` if a label is outside ``0 .. num_classes - 1``, naming where."""
+    for name, data in [*((f"client {i}", d) for i, d in enumerate(datasets)), ("test set", test_data)]:
+        if len(data) and (int(data.y.min()) < 0 or int(data.y.max()) >= config.num_classes):
+            raise ValueError(f"{name} has labels from {int(data.y.min())} to {int(data.y.max())}: "
+                             f"expected 0 to num_classes - 1 = {config.num_classes - 1}")
+
+
 class AsyncServer:
     """Runs ``policy`` (FedAsync when none is given) over ``clients``; evaluates on ``test_data``.
 
+    ``model`` is the initial model: the built-in :class:`AsyncModel` or any
+    ``nn.Module`` that maps a batch of inputs to ``(n, num_classes)`` scores.
+    ``loss`` (per sample, ``reduction="none"``; cross-entropy by default) and
+    ``training`` (``"auto"``, ``"hand-written"``, ``"torch.func"``) choose how
+    clients train: see :func:`~fedasync_lib.core.training.local_trainer`.
     ``scheduler`` decides which waiting update is handled next and which idle
     client gets the model next (Exercise 2); by default the config's orders.
     """
 
     def __init__(self, model: AsyncModel | nn.Module, clients: List[AsyncClient],
                  test_data: AsyncDataset, config: AsyncConfig, policy: Optional[Policy] = None,
-                 *, scheduler: Optional[Scheduler] = None):
+                 *, scheduler: Optional[Scheduler] = None,
+                 loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
+                 training: str = "auto"):
         if len(clients) != config.num_clients:
             raise ValueError(f"clients has {len(clients)} entries, expected "
                              f"num_clients={config.num_clients}")
+        check_model_output(model, test_data, config)
+        check_labels([c.dataset for c in clients], test_data, config)
         if policy is None:  # the tutorial's default algorithm
             from ..algorithms.fedasync import FedAsync
             policy = FedAsync(config)
@@ -78,6 +113,10 @@ class AsyncServer:
         self.clients = clients
         self.test_data = test_data
         self.policy = policy
+        self.module = model  # its own parameters stay untouched: the server trains copies
+        self.loss = loss
+        self.local_training = local_trainer(model, [c.dataset for c in clients], config,
+                                            loss=loss, training=training)
         self.model = ServerModel({k: v.detach().clone() for k, v in model.state_dict().items()})
         # `is None`, not `or`: an empty scheduler has len() 0 and is falsy.
         self.scheduler = (scheduler if scheduler is not None
@@ -92,7 +131,8 @@ class AsyncServer:
         return self.model.version
 
     def evaluate(self) -> Dict[str, float]:
-        accuracy, loss = evaluate(self.model.state, self.test_data.x, self.test_data.y)
+        accuracy, loss = evaluate(self.model.state, self.test_data.x, self.test_data.y,
+                                  self.module, self.loss)
         return {"accuracy": accuracy, "loss": loss}
 
     # --- the event loop ---------------------------------------------------------
@@ -119,7 +159,7 @@ class AsyncServer:
             while (idle and len(in_flight) < cfg.concurrency
                    and policy.may_start(model, list(in_flight.values()), handled)):
                 client = self.clients[self.scheduler.pick_client(idle, latency, delivered, gen)]
-                idle.remove(client.client_id)
+                del idle[bisect.bisect_left(idle, client.client_id)]  # idle is sorted
                 job = LocalJob(next(job_ids), client.client_id, model.version, model.state,
                                start_time=driver.now())
                 in_flight[job.job_id] = job

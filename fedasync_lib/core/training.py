@@ -1,10 +1,10 @@
 """Local training: plain minibatch SGD on a client's data, many clients at once.
 
 A client's *job* starts from the server state it was handed, runs
-``local_epochs`` epochs of SGD with cross-entropy loss, and returns its new
-state. Each epoch shuffles the client's data and cuts it into minibatches of
-``batch_size``; the last one may be smaller, as with a ``DataLoader`` that
-keeps the remainder.
+``local_epochs`` epochs of SGD, and returns its new state. Each epoch
+shuffles the client's data and cuts it into minibatches of ``batch_size``;
+the last one may be smaller, as with a ``DataLoader`` that keeps the
+remainder.
 
 Why train several jobs at once? On the virtual clock a job's result is
 needed only when the job *arrives*. Until then nothing depends on it. So the
@@ -14,30 +14,37 @@ Each job keeps its own weights, data and shuffle order, so the result of
 every job is the same as if it had been trained alone; only the number of
 Python-level tensor operations drops by a factor of ``K``.
 
-The gradients are written out by hand (two linear layers, ReLU and softmax
-cross-entropy). For one minibatch of size ``b`` with one-hot labels ``Y``:
+Two trainers do the batched SGD, and give the same result where both apply
+(``tests/test_training.py``):
 
-    z1 = x W1^T + b1,   h = relu(z1),   z2 = h W2^T + b2,   p = softmax(z2)
-    g2 = (p - Y) / b                              dL/dz2
-    dW2 = g2^T h,       db2 = sum_rows(g2)
-    g1 = (g2 W2) * [z1 > 0]                       dL/dz1
-    dW1 = g1^T x,       db1 = sum_rows(g1)
+* :class:`fedasync_lib.core.training_mlp.MLPTrainer`, the fast path:
+  gradients of the built-in two-layer MLP written out by hand;
+* :class:`fedasync_lib.core.training_func.FuncTrainer`, any ``nn.Module``:
+  ``torch.func.grad`` of a real ``torch.nn`` loss, ``vmap``-ed over the jobs.
 
-``tests/test_training.py`` checks them against PyTorch's autograd.
+:func:`local_trainer` picks one. This module holds what both share: the job,
+its minibatch schedule, and the step-major tensors of a batch of jobs.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from . import seeding
+from .config import AsyncConfig
 from .data import AsyncDataset
-from .model import B1, B2, W1, W2, State
+
+if TYPE_CHECKING:
+    from .model import State
+
+TRAINING_PATHS = ("auto", "hand-written", "torch.func")
 
 
 @dataclass
@@ -47,22 +54,9 @@ class LocalJob:
     job_id: int  # unique within a run; selects the job's shuffle stream
     client_id: int
     base_version: int  # server version of base_state
-    base_state: State
+    base_state: "State"
     start_time: float = 0.0  # when the client was handed the model
     arrival_time: float = 0.0  # when its update reaches the server
-
-
-# softmax and log-softmax over the last dimension, shifted by the max for
-# numerical stability. Written out because torch.softmax over a short last
-# dimension (10 classes) takes a slow path on CPU: these are about 5x faster.
-def softmax(z: torch.Tensor) -> torch.Tensor:
-    e = (z - z.amax(dim=-1, keepdim=True)).exp()
-    return e / e.sum(dim=-1, keepdim=True)
-
-
-def log_softmax(z: torch.Tensor) -> torch.Tensor:
-    shifted = z - z.amax(dim=-1, keepdim=True)
-    return shifted - shifted.exp().sum(dim=-1, keepdim=True).log()
 
 
 def minibatch_schedule(n: int, batch_size: int, epochs: int,
@@ -70,90 +64,183 @@ def minibatch_schedule(n: int, batch_size: int, epochs: int,
     """Indices and per-sample weights of every SGD step of one job.
 
     Returns ``(idx, weight)``, both of shape ``(steps, batch_size)`` with
-    ``steps = epochs * ceil(n / batch_size)``. ``weight`` is ``1 / b`` for the
-    ``b`` real samples of a step and 0 for padding, so the weighted sum of
-    per-sample losses is the minibatch mean.
+    ``steps = epochs * ceil(n / batch_size)``. Each epoch is a fresh
+    permutation of ``range(n)`` drawn from ``gen``, cut into minibatches.
+    ``weight`` is ``1 / b`` for the ``b`` real samples of a step and 0 for
+    padding (whose index is 0), so the weighted sum of per-sample losses is
+    the minibatch mean. ``weight`` depends only on the sizes: it is shared,
+    read-only.
     """
     steps_per_epoch = math.ceil(n / batch_size)
-    padded = steps_per_epoch * batch_size
-    idx_epochs, w_epochs = [], []
-    for _ in range(epochs):
-        order = np.full(padded, -1, dtype=np.int64)
-        order[:n] = gen.permutation(n)
-        order = order.reshape(steps_per_epoch, batch_size)
-        real = order >= 0
-        idx_epochs.append(np.where(real, order, 0))
-        w_epochs.append(real / real.sum(axis=1, keepdims=True))
-    return np.concatenate(idx_epochs), np.concatenate(w_epochs).astype(np.float32)
+    order = np.zeros((epochs, steps_per_epoch * batch_size), dtype=np.int64)
+    for epoch in range(epochs):
+        order[epoch, :n] = gen.permutation(n)
+    return order.reshape(-1, batch_size), _step_weights(n, batch_size, epochs)
 
 
-def train_jobs(jobs: List[LocalJob], datasets: List[AsyncDataset], *, seed: int,
-               learning_rate: float, batch_size: int, local_epochs: int,
-               num_classes: int) -> List[Tuple[State, float]]:
-    """Run every job's local SGD, all jobs in one batched computation.
+@functools.lru_cache(maxsize=1024)
+def _step_weights(n: int, batch_size: int, epochs: int) -> np.ndarray:
+    steps_per_epoch = math.ceil(n / batch_size)
+    real = np.arange(steps_per_epoch * batch_size).reshape(steps_per_epoch, batch_size) < n
+    weight = np.tile(real / real.sum(axis=1, keepdims=True), (epochs, 1)).astype(np.float32)
+    weight.flags.writeable = False
+    return weight
 
-    ``datasets[client_id]`` is each client's data. Returns, per job, its new
-    state and the mean loss of that new state on the client's own data.
+
+@dataclass
+class AllSamples:
+    """Every client's samples in one pair of tensors, client after client.
+
+    Client ``c``'s samples are rows ``starts[c] : starts[c] + sizes[c]`` of
+    ``x`` and ``y``, so that the minibatches of many jobs are gathered with one
+    indexing operation.
     """
-    if not jobs:
-        return []
-    K = len(jobs)
-    schedules = [
-        minibatch_schedule(len(datasets[j.client_id]), batch_size, local_epochs,
-                           seeding.rng(seed, "local-shuffle", j.job_id))
-        for j in jobs
-    ]
-    steps = [len(idx) for idx, _ in schedules]
-    S = max(steps)
-    dim = datasets[jobs[0].client_id].x.shape[1]
 
-    # Inputs, one-hot labels and sample weights of every step, step-major:
-    # shape (S, K, B, ...), so that step s is the cheap slice X[s]. A job with
-    # fewer steps is padded with weight-0 steps, which leave its parameters
-    # unchanged (plain SGD: zero gradient, zero step).
-    X = torch.zeros(S, K, batch_size, dim)
-    Y = torch.zeros(S, K, batch_size, num_classes)
-    Wt = torch.zeros(S, K, batch_size, 1)
-    for k, (job, (idx, w)) in enumerate(zip(jobs, schedules)):
-        data = datasets[job.client_id]
-        rows = torch.from_numpy(idx)
-        X[: steps[k], k] = data.x[rows]
-        Y[: steps[k], k] = torch.nn.functional.one_hot(data.y[rows], num_classes).float()
-        Wt[: steps[k], k, :, 0] = torch.from_numpy(w)
+    x: torch.Tensor
+    y: torch.Tensor
+    starts: np.ndarray
+    sizes: np.ndarray
 
-    w1 = torch.stack([j.base_state[W1] for j in jobs])  # (K, H, D); stack copies
-    b1 = torch.stack([j.base_state[B1] for j in jobs]).unsqueeze(1)  # (K, 1, H)
-    w2 = torch.stack([j.base_state[W2] for j in jobs])  # (K, C, H)
-    b2 = torch.stack([j.base_state[B2] for j in jobs]).unsqueeze(1)  # (K, 1, C)
-    lr = learning_rate
+    @classmethod
+    def of(cls, datasets: Sequence[AsyncDataset]) -> "AllSamples":
+        """The datasets' samples together: the tensor they are slices of, when they are
+        consecutive slices of one (as :func:`~fedasync_lib.core.data.split_rows` makes
+        them), so that nothing is copied; otherwise a copy."""
+        sizes = np.array([len(d) for d in datasets], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        return cls(_joined([d.x for d in datasets], starts),
+                   _joined([d.y for d in datasets], starts), starts, sizes)
 
-    with torch.no_grad():
-        for x, y, w in zip(X, Y, Wt):  # one SGD step of every job
-            z1 = torch.baddbmm(b1, x, w1.transpose(1, 2))
-            h = z1.clamp_min(0.0)
-            z2 = torch.baddbmm(b2, h, w2.transpose(1, 2))
-            g2 = (softmax(z2) - y) * w
-            g1 = torch.bmm(g2, w2) * (z1 > 0)
-            w2.sub_(torch.bmm(g2.transpose(1, 2), h), alpha=lr)
-            b2.sub_(g2.sum(dim=1, keepdim=True), alpha=lr)
-            w1.sub_(torch.bmm(g1.transpose(1, 2), x), alpha=lr)
-            b1.sub_(g1.sum(dim=1, keepdim=True), alpha=lr)
 
-        # The loss each client reports: its trained model on all its data.
-        # A job's first epoch visits each of its samples once, so reuse those steps.
-        first = [math.ceil(len(datasets[j.client_id]) / batch_size) for j in jobs]
-        most = max(first)
-        in_first = torch.arange(most).unsqueeze(1) < torch.tensor(first)  # (most, K)
-        seen = ((Wt[:most, :, :, 0] > 0) & in_first.unsqueeze(-1)).float()
-        x_all = X[:most].transpose(0, 1).flatten(1, 2)  # (K, most * B, D)
-        y_all = Y[:most].transpose(0, 1).flatten(1, 2)
-        seen = seen.transpose(0, 1).flatten(1, 2)
-        z = torch.baddbmm(b2, torch.baddbmm(b1, x_all, w1.transpose(1, 2)).clamp_min(0.0),
-                          w2.transpose(1, 2))
-        per_sample = -(log_softmax(z) * y_all).sum(-1)
-        mean_loss = ((per_sample * seen).sum(1) / seen.sum(1)).tolist()
-    b1, b2 = b1.squeeze(1), b2.squeeze(1)
-    return [({W1: w1[k], B1: b1[k], W2: w2[k], B2: b2[k]}, mean_loss[k]) for k in range(K)]
+def _joined(parts: List[torch.Tensor], starts: np.ndarray) -> torch.Tensor:
+    """``torch.cat(parts)``, or the tensor the parts are consecutive row slices of."""
+    base = parts[0]._base  # the tensor a view was sliced from (None if not a view)
+    if base is not None and base.is_contiguous() and base.storage_offset() == 0:
+        row = base[0].numel() if len(base) else 0
+        if (sum(len(p) for p in parts) == len(base)
+                and all(p._base is base and p.storage_offset() == start * row
+                        for p, start in zip(parts, starts.tolist()))):
+            return base
+    return torch.cat(parts)
+
+
+@dataclass
+class JobSteps:
+    """The minibatches of ``K`` jobs, step-major, so that step ``s`` is the slice ``[s]``.
+
+    x: ``(S, K, B, *sample_shape)`` inputs; y: ``(S, K, B)`` labels;
+    weight: ``(S, K, B)``, ``1 / b`` for the ``b`` real samples of a step, 0
+    for padding. ``S`` is the most steps of any job: a job with fewer steps
+    is padded with weight-0 steps, which leave its parameters unchanged
+    (plain SGD: zero gradient, zero step).
+    first_epoch: ``(K,)`` steps in each job's first epoch, which visits each
+    of the client's samples once (used to report the loss on its data).
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    weight: torch.Tensor
+    first_epoch: torch.Tensor
+
+    @classmethod
+    def gather(cls, jobs: Sequence[LocalJob], samples: "AllSamples",
+               config: AsyncConfig) -> "JobSteps":
+        """Draw each job's schedule (its own shuffle stream) and gather its minibatches."""
+        B = config.batch_size
+        sizes = samples.sizes
+        schedules = [
+            minibatch_schedule(int(sizes[j.client_id]), B, config.local_epochs,
+                               seeding.rng(config.seed, "local-shuffle", j.job_id))
+            for j in jobs
+        ]
+        S = max(len(idx) for idx, _ in schedules)
+        # Row of every sample of every step in samples.x; padding steps take the
+        # job's sample 0 with weight 0.
+        rows = np.zeros((S, len(jobs), B), dtype=np.int64)
+        weight = np.zeros((S, len(jobs), B), dtype=np.float32)
+        for k, (idx, w) in enumerate(schedules):
+            rows[: len(idx), k] = idx
+            weight[: len(w), k] = w
+        rows += samples.starts[[j.client_id for j in jobs]][:, None]  # client's row -> row of x
+        rows_t = torch.from_numpy(rows)
+        first = torch.from_numpy(-(-sizes[[j.client_id for j in jobs]] // B))  # ceil(n / B)
+        return cls(samples.x[rows_t], samples.y[rows_t], torch.from_numpy(weight), first)
+
+    def first_epoch_samples(self, x: Optional[torch.Tensor] = None
+                            ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every job's samples, each once: ``(x, y, seen)`` of shape ``(K, N, ...)``.
+
+        ``N`` is the longest first epoch times ``B``; ``seen`` is 1 for a real
+        sample of the job and 0 for padding. Pass ``x`` to take the inputs from
+        a tensor laid out like ``self.x`` (a trainer's transformed copy).
+        """
+        x = self.x if x is None else x
+        most = int(self.first_epoch.max())
+        in_first = torch.arange(most).unsqueeze(1) < self.first_epoch  # (most, K)
+        seen = ((self.weight[:most] > 0) & in_first.unsqueeze(-1)).float()
+        return (x[:most].transpose(0, 1).flatten(1, 2),
+                self.y[:most].transpose(0, 1).flatten(1, 2),
+                seen.transpose(0, 1).flatten(1, 2))
+
+
+class LocalTrainer:
+    """Trains a batch of jobs on the clients' ``datasets`` with ``config``'s SGD settings.
+
+    ``train(jobs)`` returns, per job, its new state and the mean loss of that
+    new state on the client's own data. Subclasses implement ``_train``.
+    """
+
+    name = "local SGD"
+    #: At most this many jobs are trained in one batched computation: a larger
+    #: batch is cut into chunks, which bounds memory (1,000 jobs started at once
+    #: would need about 300 MB of minibatches) and changes no result.
+    max_batch = 128
+
+    def __init__(self, datasets: Sequence[AsyncDataset], config: AsyncConfig):
+        self.datasets = list(datasets)
+        self.config = config
+        self.samples = AllSamples.of(self.datasets)
+
+    def train(self, jobs: List[LocalJob]) -> List[Tuple["State", float]]:
+        results: List[Tuple["State", float]] = []
+        for i in range(0, len(jobs), self.max_batch):
+            chunk = jobs[i: i + self.max_batch]
+            results += self._train(chunk, JobSteps.gather(chunk, self.samples, self.config))
+        return results
+
+    def _train(self, jobs: List[LocalJob], steps: JobSteps) -> List[Tuple["State", float]]:
+        raise NotImplementedError
+
+
+def local_trainer(model: Optional[nn.Module], datasets: Sequence[AsyncDataset],
+                  config: AsyncConfig, *, loss: Optional[Callable] = None,
+                  training: str = "auto") -> LocalTrainer:
+    """The trainer for ``model`` (``None``: the built-in MLP).
+
+    ``training="auto"`` takes the hand-written fast path for the built-in
+    :class:`~fedasync_lib.core.model.AsyncModel` with the default
+    cross-entropy loss, and ``torch.func`` for anything else;
+    ``"hand-written"`` and ``"torch.func"`` force one path.
+    """
+    from .model import AsyncModel
+    from .training_func import FuncTrainer
+    from .training_mlp import MLPTrainer
+
+    if training not in TRAINING_PATHS:
+        raise ValueError(f"training={training!r} is invalid: expected one of "
+                         f"{', '.join(map(repr, TRAINING_PATHS))}")
+    builtin = model is None or type(model) is AsyncModel
+    if training == "hand-written" or (training == "auto" and builtin and loss is None):
+        if not builtin:
+            raise ValueError(f"training='hand-written' has gradients for the built-in AsyncModel "
+                             f"only, not {type(model).__name__}: use training='torch.func' or 'auto'")
+        if loss is not None:
+            raise ValueError("loss is not read by training='hand-written', whose gradients are "
+                             "those of cross-entropy: use training='torch.func' or 'auto'")
+        return MLPTrainer(datasets, config)
+    if model is None:
+        model = AsyncModel(config)
+    return FuncTrainer(model, datasets, config, loss=loss)
 
 
 @dataclass
@@ -165,29 +252,21 @@ class LazyTrainer:
     Jobs still in flight when a run ends are never trained at all.
     """
 
-    datasets: List[AsyncDataset]
-    seed: int
-    learning_rate: float
-    batch_size: int
-    local_epochs: int
-    num_classes: int
+    trainer: LocalTrainer
     _waiting: Dict[int, LocalJob] = field(default_factory=dict)
-    _done: Dict[int, Tuple[State, float]] = field(default_factory=dict)
+    _done: Dict[int, Tuple["State", float]] = field(default_factory=dict)
     batches: List[int] = field(default_factory=list)  # jobs per batch, for inspection
 
     def submit(self, job: LocalJob) -> None:
         self._waiting[job.job_id] = job
 
-    def result(self, job: LocalJob) -> Tuple[State, float]:
+    def result(self, job: LocalJob) -> Tuple["State", float]:
         if job.job_id not in self._done:
             if job.job_id not in self._waiting:
                 raise KeyError(f"job {job.job_id} was never submitted")
             pending = list(self._waiting.values())
             self._waiting.clear()
-            outputs = train_jobs(pending, self.datasets, seed=self.seed,
-                                 learning_rate=self.learning_rate, batch_size=self.batch_size,
-                                 local_epochs=self.local_epochs, num_classes=self.num_classes)
+            outputs = self.trainer.train(pending)
             self._done.update({j.job_id: out for j, out in zip(pending, outputs)})
             self.batches.append(len(pending))
         return self._done.pop(job.job_id)
-

@@ -25,12 +25,9 @@ class VirtualClock(Driver):
     clock = "virtual"
 
     def open(self, server: "AsyncServer", history: "History") -> None:
-        cfg = server.config
         self.events = EventQueue()
         self.in_flight: Dict[int, LocalJob] = {}
-        self.trainer = LazyTrainer([c.dataset for c in server.clients], cfg.seed,
-                                   cfg.learning_rate, cfg.batch_size, cfg.local_epochs,
-                                   cfg.num_classes)
+        self.trainer = LazyTrainer(server.local_training)
 
     def now(self) -> float:
         return self.events.now

@@ -50,12 +50,15 @@ if TYPE_CHECKING:
     from ..core.server import AsyncServer
 
 
+import torch
+
 from ..core.config import AsyncConfig
 from ..core.data import make_federated_data
 from ..core.driver import Arrival, Driver, Failure
 from ..core.history import History
 from ..core.model import State
-from ..core.training import LocalJob, train_jobs
+from ..core.training import LocalJob
+from ..core.training_mlp import MLPTrainer
 
 
 class ClientTrainingError(RuntimeError):
@@ -84,9 +87,7 @@ def train_on_worker(config: AsyncConfig, client_id: int, job_id: int, base_state
     time.sleep(sleep_seconds)  # the emulated device's speed (deliberate, on the real clock)
     data = _worker_data(config)
     job = LocalJob(job_id, client_id, 0, base_state)
-    (state, loss), = train_jobs([job], data.clients, seed=config.seed,
-                                learning_rate=config.learning_rate, batch_size=config.batch_size,
-                                local_epochs=config.local_epochs, num_classes=config.num_classes)
+    (state, loss), = MLPTrainer(data.clients, config).train([job])
     return {k: v.clone() for k, v in state.items()}, loss, time.perf_counter() - start
 
 
@@ -124,6 +125,21 @@ def _wait_for_workers(client, connect_timeout: float) -> None:
                            "pass a cluster that has some") from None
 
 
+def _check_server(server: "AsyncServer") -> None:
+    """Workers rebuild the data from the config and train the built-in MLP: refuse anything else."""
+    if not isinstance(server.local_training, MLPTrainer):
+        raise ValueError(f"DaskDriver trains the built-in MLP only, not {type(server.module).__name__} "
+                         f"with {server.local_training.name}: run other models on the virtual clock")
+    expected = make_federated_data(server.config).clients
+    same = len(expected) == len(server.clients) and all(
+        torch.equal(e.x, c.dataset.x) and torch.equal(e.y, c.dataset.y)
+        for e, c in zip(expected, server.clients))
+    if not same:
+        raise ValueError("DaskDriver's workers build the data from the config "
+                         "(make_federated_data(config)), but this run's clients hold other data: "
+                         "run custom data on the virtual clock")
+
+
 # --- the driver ------------------------------------------------------------------------------
 class DaskDriver(Driver):
     """Jobs as Dask tasks on the wall clock: see the module docstring.
@@ -156,6 +172,7 @@ class DaskDriver(Driver):
     def open(self, server: "AsyncServer", history: History) -> None:
         from distributed import as_completed
 
+        _check_server(server)
         self.config, self.history = server.config, history
         self.stack = ExitStack()
         try:

@@ -112,7 +112,7 @@ def scheduling_run(update_order: str, client_order: str, config: AsyncConfig = S
     slow_classes = sorted(set().union(*(data.clients[c].y.tolist() for c in slowest_fifth)))
     mask = torch.isin(data.test.y, torch.tensor(slow_classes))
     with torch.no_grad():
-        pred = logits(server.state, data.test.x[mask]).argmax(1)
+        pred = logits(server.state, data.test.x[mask], server.module).argmax(1)
     slow_acc = float((pred == data.test.y[mask]).float().mean())
     return SchedulingResult(f"{update_order} / {client_order}", h, h.jain_index(applied_only=False),
                             int(delivered[by_speed[:n]].sum()), int(delivered[by_speed[-n:]].sum()),
