@@ -9,8 +9,11 @@ reported. The tutorial's code is not part of this repository: it is read
 from the seed file (by default ``../shared/seeds/000_f4dea84a44730d46.txt``
 next to the clone) and executed as it is, its 1 ms ``time.sleep`` included.
 
-It also times runs of fedasync_lib alone at other settings (concurrency 1, the
-digits dataset), which the README quotes.
+It also times fedasync_lib's other paths and settings, which the README
+quotes: the generic ``torch.func`` path on the same MLP (``training="torch.func"``),
+concurrency 1, the digits dataset, and a small CNN on the digits
+(``DigitsCNN``, trained through ``torch.func``). Before each timed run the
+garbage collector runs, so that no run pays for the garbage of the one before.
 """
 
 from __future__ import annotations
@@ -29,7 +32,13 @@ from typing import Callable, Dict, List
 import numpy as np
 import torch
 
-from fedasync_lib import AsyncConfig, run_fedasync
+from fedasync_lib import AsyncConfig, DigitsCNN, run, run_fedasync
+
+TUTORIAL = "tutorial loop (sequential, sleeps)"
+FAST = "fedasync_lib, default config (concurrency 10)"
+FUNC = "fedasync_lib, default config, torch.func path on the same MLP"
+DIGITS = "fedasync_lib, digits, concurrency 10"
+CNN = "fedasync_lib, digits, DigitsCNN (torch.func)"
 
 DEFAULT_SEED_FILE = (Path(__file__).resolve().parents[1] / ".." / "shared" / "seeds"
                      / "000_f4dea84a44730d46.txt")
@@ -83,13 +92,16 @@ def main(argv: List[str] | None = None) -> None:
     fns: Dict[str, Callable[[], object]] = {}
     if args.seed_file.exists():
         tut = load_tutorial(args.seed_file)
-        fns["tutorial loop (sequential, sleeps)"] = lambda: tutorial_run(tut)
+        fns[TUTORIAL] = lambda: tutorial_run(tut)
     else:
         print(f"seed file {args.seed_file} not found: timing fedasync_lib only", file=sys.stderr)
     default = AsyncConfig()
-    fns["fedasync_lib, default config (concurrency 10)"] = lambda: run_fedasync(default)
+    digits = default.replace(dataset="digits")
+    fns[FAST] = lambda: run_fedasync(default)
+    fns[FUNC] = lambda: run(default, training="torch.func")
     fns["fedasync_lib, concurrency 1"] = lambda: run_fedasync(default.replace(concurrency=1))
-    fns["fedasync_lib, digits, concurrency 10"] = lambda: run_fedasync(default.replace(dataset="digits"))
+    fns[DIGITS] = lambda: run_fedasync(digits)
+    fns[CNN] = lambda: run(digits, model=DigitsCNN(seed=digits.seed))
 
     times = time_runs(fns, args.repeats)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -98,13 +110,17 @@ def main(argv: List[str] | None = None) -> None:
     print("|---|---:|---:|")
     for name, ts in times.items():
         print(f"| {name} | {statistics.median(ts):.3f} | {min(ts):.3f} |")
-    names = list(times)
-    if len(names) > 1 and names[0].startswith("tutorial"):
-        base = statistics.median(times[names[0]])
-        print()
-        for name in names[1:]:
+    median = {name: statistics.median(ts) for name, ts in times.items()}
+    print()
+    if TUTORIAL in median:
+        for name in list(times)[1:]:
             print(f"speed-up of '{name}' over the tutorial loop: "
-                  f"{base / statistics.median(times[name]):.1f}x")
+                  f"{median[TUTORIAL] / median[name]:.1f}x")
+    print(f"the torch.func path on the same MLP takes {median[FUNC] / median[FAST]:.1f}x "
+          f"as long as the hand-written fast path")
+    print(f"DigitsCNN takes {median[CNN] / median[DIGITS]:.1f}x as long as the built-in MLP "
+          f"on the digits ({median[CNN] / 200 * 1e3:.1f} ms against "
+          f"{median[DIGITS] / 200 * 1e3:.2f} ms per update)")
 
 
 if __name__ == "__main__":

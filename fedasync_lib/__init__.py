@@ -23,6 +23,7 @@ from .core.config import AsyncConfig
 from .core.data import AsyncDataset, FederatedData, make_federated_data
 from .core.history import History
 from .core.model import AsyncModel
+from .core.model_zoo import DigitsCNN, LogisticRegression
 from .core.server import AsyncServer
 from .core.update import Update
 from .runner import build, run, run_fedasync, run_fedavg, run_fedbuff
@@ -42,7 +43,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "AsyncAggregator", "AsyncClient", "AsyncConfig", "AsyncDataset", "AsyncModel",
-    "AsyncServer", "FederatedData", "History", "Update", "adaptive", "bounded", "build",
+    "AsyncServer", "DigitsCNN", "FederatedData", "History", "LogisticRegression", "Update",
+    "adaptive", "bounded", "build",
     "deploy", "experiments", "exercises", "lesson", "make_federated_data", "plots", "run",
     "run_fedasync", "run_fedavg", "run_fedbuff", "staleness", "widgets",
 ]

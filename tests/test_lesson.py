@@ -203,3 +203,49 @@ def test_curves_beyond_the_colour_cycle_are_drawn():
             for i in range(12)}
     draw(plots.plot_sync_vs_async(runs, 0.5))
     draw(plots.plot_convergence(runs))
+
+
+# --- 6. bring your own model and data --------------------------------------------------
+@pytest.mark.parametrize("model", lesson.MODELS)
+@pytest.mark.parametrize("staleness", lesson.WEIGHTINGS)
+def test_model_demo_at_every_menu_value(model, staleness):
+    runs = lesson.model_demo(model, staleness)
+    assert list(runs) == list(dict.fromkeys(["built-in MLP", model]))
+    for h in runs.values():
+        assert len(h.updates) == lesson.LESSON.num_updates and math.isfinite(h.tail_accuracy())
+    draw(plots.plot_convergence(runs, title=f"{model}, {staleness}"))
+
+
+def test_claim_staleness_cripples_the_cnn_and_weighting_rescues_it():
+    """Notebook 6: without a discount the CNN ends far below the MLP and logistic
+    regression; every discount lifts it, and it gains the most."""
+    constant = lesson.compare_models("constant")
+    tail = {name: r.history.tail_accuracy() for name, r in constant.items()}
+    assert tail["CNN"] < tail["built-in MLP"] - 0.15 and tail["CNN"] < tail["logistic regression"] - 0.15
+    gains = {}
+    for weighting in ("polynomial", "hinge", "exponential"):
+        after = {n: lesson.model_run(n, weighting).history.tail_accuracy() for n in lesson.MODELS}
+        assert after["CNN"] > tail["CNN"] + 0.15
+        gains[weighting] = {n: after[n] - tail[n] for n in lesson.MODELS}
+        assert max(gains[weighting], key=gains[weighting].get) == "CNN"
+    assert constant["CNN"].training == "torch.func"
+    assert constant["built-in MLP"].training.startswith("hand-written")
+    assert constant["CNN"].parameters < constant["built-in MLP"].parameters
+
+
+def test_two_digit_shards_are_built_with_from_clients_and_skewed():
+    shards = lesson.two_digit_shards()
+    assert len(shards.clients) == lesson.LESSON.num_clients
+    assert sum(shards.sizes) == 1438  # every training digit, once
+    assert shards.clients[0].x.shape[1:] == (1, 8, 8) and shards.test.x.shape[1:] == (1, 8, 8)
+    held = [len(set(c.y.tolist())) for c in shards.clients]
+    assert max(held) <= 4 and np.median(held) <= 3  # two shards: two or three digits each
+    flat = lesson.two_digit_shards(images=False)
+    assert flat.clients[0].x.shape[1:] == (64,)
+
+
+def test_bad_model_menu_values_are_clear_errors():
+    with pytest.raises(ValueError, match="model='ResNet' is invalid: expected one of 'built-in MLP'"):
+        lesson.make_model("ResNet")
+    with pytest.raises(ValueError, match="staleness='linear' is invalid: expected one of 'constant'"):
+        lesson.model_run("CNN", "linear")

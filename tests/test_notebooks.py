@@ -23,7 +23,7 @@ def text(cell):
 
 
 def test_the_lesson_has_its_notebooks():
-    assert [p.name[:2] for p in LESSONS] == ["01", "02", "03", "04", "05"]
+    assert [p.name[:2] for p in LESSONS] == ["01", "02", "03", "04", "05", "06"]
     assert [p.name[:10] for p in STUDENT] == [f"exercise_{n}" for n in "1234"]
     # worked solutions: the lesson notebooks with a coding exercise, and every exercise
     assert [p.name for p in SOLUTIONS] == [p.name for p in LESSONS if p.name[:2] in ("01", "03", "04")] + [

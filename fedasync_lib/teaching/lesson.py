@@ -13,18 +13,24 @@ from __future__ import annotations
 
 import copy
 import functools
+import time
 from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 import numpy as np
+import torch
+import torch.nn as nn
 
 from ..algorithms import ignored_fields
 from ..algorithms import staleness as staleness_fns
+from ..core import seeding
 from ..core.clients import draw_mean_latencies
 from ..core.config import AsyncConfig
-from ..core.data import FederatedData, make_federated_data
+from ..core.data import FederatedData, load_digits_split, make_federated_data
 from ..core.history import History
-from ..runner import run
+from ..core.model import AsyncModel
+from ..core.model_zoo import DigitsCNN, LogisticRegression
+from ..runner import run, server_for
 from .timeline import Job, async_jobs, utilization
 
 #: The lesson's default experiment: real handwritten digits split with label
@@ -315,3 +321,92 @@ def classroom_run(algorithm: str, concurrency: int, heterogeneity: float, stalen
                            mixing_alpha, config)
     return {"sequential": simulate(sequential(cfg)),
             algorithm: simulate(cfg, ALGORITHM_NAMES[algorithm])}
+
+
+# --- 6. bring your own model and data ----------------------------------------------
+#: The models notebook 6 compares, by the name it shows them under.
+MODELS = ("built-in MLP", "CNN", "logistic regression")
+
+
+def make_model(name: str, config: AsyncConfig = LESSON) -> nn.Module:
+    """A fresh model ``name`` (one of :data:`MODELS`) for ``config``'s data, seeded by it."""
+    if name == "built-in MLP":
+        return AsyncModel(config)
+    if name == "CNN":
+        return DigitsCNN(num_classes=config.num_classes, seed=config.seed)
+    if name == "logistic regression":
+        return LogisticRegression(config.feature_dim, config.num_classes, seed=config.seed)
+    raise ValueError(f"model={name!r} is invalid: expected one of {', '.join(map(repr, MODELS))}")
+
+
+@dataclass
+class ModelRun:
+    """One run of one model: what it learned (reproducible) and what it cost (not)."""
+
+    name: str
+    history: History
+    parameters: int
+    training: str  # which local-training path ran: hand-written or torch.func
+    seconds_per_update: float  # wall-clock on this machine: differs from run to run
+
+
+def model_run(name: str, staleness: str = "constant", config: AsyncConfig = LESSON,
+              data: FederatedData | None = None) -> ModelRun:
+    """FedAsync with model ``name`` and staleness function ``staleness`` on ``config``.
+
+    ``data``: the clients' data (by default ``config``'s split). Runs on the
+    default split are cached, so the timing is that of the first run.
+    """
+    if staleness not in WEIGHTINGS:
+        raise ValueError(f"staleness={staleness!r} is invalid: expected one of "
+                         f"{', '.join(map(repr, WEIGHTINGS))}")
+    if data is not None:
+        return _model_run(name, config.replace(staleness=staleness), data)
+    return copy.deepcopy(_cached_model_run(name, config.replace(staleness=staleness)))
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_model_run(name: str, config: AsyncConfig) -> ModelRun:
+    return _model_run(name, config, federated_data(config))
+
+
+def _model_run(name: str, config: AsyncConfig, data: FederatedData) -> ModelRun:
+    model = make_model(name, config)
+    server = server_for(config, "fedasync", data, model=model)
+    start = time.perf_counter()
+    history = server.train()
+    seconds = time.perf_counter() - start
+    return ModelRun(name, history, sum(p.numel() for p in model.parameters()),
+                    server.local_training.name, seconds / max(1, len(history.updates)))
+
+
+def compare_models(staleness: str = "constant", config: AsyncConfig = LESSON) -> Dict[str, ModelRun]:
+    """Every model of :data:`MODELS` in the same asynchronous experiment."""
+    return {name: model_run(name, staleness, config) for name in MODELS}
+
+
+def model_demo(model: str, staleness: str, config: AsyncConfig = LESSON) -> Dict[str, History]:
+    """Notebook 6's demo: ``model`` next to the built-in MLP, with one staleness function."""
+    names = dict.fromkeys(["built-in MLP", model])  # the MLP once, if it is the choice
+    return {name: model_run(name, staleness, config).history for name in names}
+
+
+def two_digit_shards(config: AsyncConfig = LESSON, images: bool = True) -> FederatedData:
+    """The digits split as McMahan et al. (2017) split MNIST to make it hard:
+    sort the training samples by label, cut them into ``2 * num_clients``
+    shards, and give each client two shards (drawn with ``config.seed``), so
+    that most clients hold only two digits.
+
+    Built with :meth:`FederatedData.from_clients`, as a learner would bring
+    their own data; ``images`` gives ``x`` the shape ``(n, 1, 8, 8)``.
+    """
+    train, test = load_digits_split(config.seed)
+    order = np.argsort(train.y.numpy(), kind="stable")
+    shards = np.array_split(order, 2 * config.num_clients)
+    pairing = seeding.rng(config.seed, "two-digit-shards").permutation(len(shards))
+    shape = (-1, 1, 8, 8) if images else (-1, train.x.shape[1])
+    clients = []
+    for c in range(config.num_clients):
+        rows = torch.from_numpy(np.concatenate([shards[i] for i in pairing[2 * c: 2 * c + 2]]))
+        clients.append((train.x[rows].reshape(shape), train.y[rows]))
+    return FederatedData.from_clients(clients, (test.x.reshape(shape), test.y))
