@@ -9,11 +9,13 @@ before it in the same process.
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
 
 
+@functools.lru_cache(maxsize=None)
 def _key(name: str) -> int:
     # crc32 is stable across processes, unlike Python's salted hash().
     return zlib.crc32(name.encode("utf-8"))

@@ -73,9 +73,8 @@ class MLPTrainer(LocalTrainer):
             2, steps.y.unsqueeze(2), weight.neg())  # (S, K, C, B)
 
         # The jobs' weights: A1 = [W1^T; b1] (K, D + 1, H), A2 = [W2, b2] (K, C, H + 1).
-        A1 = torch.empty(K, D + 1, H)
-        A1[:, :D] = torch.stack([j.base_state[W1] for j in jobs]).transpose(1, 2)
-        A1[:, D] = torch.stack([j.base_state[B1] for j in jobs])
+        A1 = torch.cat([torch.stack([j.base_state[W1] for j in jobs]).transpose(1, 2),
+                        torch.stack([j.base_state[B1] for j in jobs]).unsqueeze(1)], dim=1)
         A2 = torch.cat([torch.stack([j.base_state[W2] for j in jobs]),
                         torch.stack([j.base_state[B2] for j in jobs]).unsqueeze(2)], dim=2)
         W2_view = A2[:, :, :H]  # a view: it follows A2's in-place updates
