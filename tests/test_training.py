@@ -235,6 +235,18 @@ class WithBuffer(nn.Module):
         return self.linear(x)
 
 
+class Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(32, 32)
+        self.second = nn.Linear(32, 32)
+        self.second.weight = self.first.weight
+        self.out = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.out(self.second(self.first(x)))
+
+
 @pytest.mark.parametrize("model, message", [
     (nn.Sequential(nn.Linear(32, 16), nn.Dropout(0.5), nn.Linear(16, 10)),
      r"model layer '1' \(Dropout\) has dropout p=0.5"),
@@ -242,6 +254,7 @@ class WithBuffer(nn.Module):
      r"model layer '1' \(BatchNorm1d\) is a BatchNorm layer"),
     (WithBuffer(torch.long), r"model state entry 'count' has dtype torch.int64"),
     (nn.ReLU(), "model ReLU has no parameters to train"),
+    (Tied(), r"model parameter 'second.weight' is shared with another layer \(tied weights\)"),
     ("not a model", "model='not a model' is invalid: expected a torch.nn.Module"),
 ])
 def test_torch_func_path_refuses_what_it_cannot_batch(model, message):

@@ -11,8 +11,9 @@ needed only when the job *arrives*. Until then nothing depends on it. So the
 server can collect the jobs in flight and train them together, as one
 batched computation where every tensor gets a leading job dimension ``K``.
 Each job keeps its own weights, data and shuffle order, so the result of
-every job is the same as if it had been trained alone; only the number of
-Python-level tensor operations drops by a factor of ``K``.
+every job is the same as if it had been trained alone (up to floating-point
+rounding: a batched matrix product may add in another order); only the number
+of Python-level tensor operations drops by a factor of ``K``.
 
 Two trainers do the batched SGD, and give the same result where both apply
 (``tests/test_training.py``):

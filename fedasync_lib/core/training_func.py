@@ -11,7 +11,7 @@ parameters along a new leading dimension ``K`` and mapping ``grad(L)`` over it
 with ``torch.func.vmap`` gives every job's gradient in one call, and the SGD
 step ``theta <- theta - lr * grad`` is then one in-place update per
 parameter tensor for all jobs together. ``torch.func.functional_call`` runs
-the learner's module with the stacked parameters in place of its own.
+the given module with the stacked parameters in place of its own.
 
 ``loss`` is a real ``torch.nn`` loss with ``reduction="none"`` (the default is
 ``nn.CrossEntropyLoss(reduction="none")``) or any function of ``(output,
@@ -20,8 +20,8 @@ target)`` that returns one loss per sample.
 What the batched form cannot do, and so refuses with a ``ValueError`` when the
 trainer is built: dropout (its random masks would depend on how jobs are
 batched), BatchNorm (its batch statistics would count the padding, and its
-running statistics are state that SGD does not train), and integer state
-(which the server cannot average).
+running statistics are state that SGD does not train), integer state (which
+the server cannot average), and weights tied between layers.
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def check_trainable(model: nn.Module) -> None:
             raise ValueError(f"{where} is a BatchNorm layer, which is not supported: its batch "
                              "statistics would count the padding of short minibatches; use "
                              "nn.GroupNorm or nn.LayerNorm instead")
+    shared = [n for n, _ in model.named_parameters(remove_duplicate=False)
+              if n not in dict(model.named_parameters())]
+    if shared:
+        raise ValueError(f"model parameter {shared[0]!r} is shared with another layer (tied "
+                         "weights), which is not supported: the server would average the two "
+                         "names as separate state entries")
     for key, value in model.state_dict().items():
         if not value.is_floating_point():
             raise ValueError(f"model state entry {key!r} has dtype {value.dtype}: expected "
@@ -92,8 +98,8 @@ class FuncTrainer(LocalTrainer):
         self.model = model
         self.loss = per_sample_loss(loss)
         state = model.state_dict()
-        self.param_names = [n for n, _ in model.named_parameters() if n in state]
-        self.buffer_names = [n for n in state if n not in self.param_names]
+        self.param_names = [n for n, _ in model.named_parameters()]  # trained by SGD
+        self.buffer_names = [n for n in state if n not in self.param_names]  # carried along
         self._check_loss_shape()
 
         def minibatch_loss(params: Dict[str, torch.Tensor], buffers: Dict[str, torch.Tensor],

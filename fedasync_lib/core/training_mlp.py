@@ -1,10 +1,12 @@
 """The fast path: batched local SGD of the built-in MLP, gradients written out by hand.
 
-For one minibatch of ``b`` samples with one-hot labels ``Y`` (rows of ``x``
-are samples), the model and the gradients of its mean cross-entropy are
+For one minibatch with one-hot labels ``Y`` (rows of ``x`` are samples) and
+sample weights ``w`` (``1/b`` for each of its ``b`` real samples, 0 for the
+padding that fills a short minibatch up to the batch size), the model and the
+gradients of its mean cross-entropy ``L = sum_i w_i CE(p_i, Y_i)`` are
 
     z1 = x W1^T + b1,   h = relu(z1),   z2 = h W2^T + b2,   p = softmax(z2)
-    g2 = (p - Y) / b                              dL/dz2
+    g2 = (p - Y) * w                              dL/dz2 (w scales each row)
     dW2 = g2^T h,       db2 = sum_rows(g2)
     g1 = (g2 W2) * [z1 > 0]                       dL/dz1
     dW1 = g1^T x,       db1 = sum_rows(g1)

@@ -394,8 +394,9 @@ def model_demo(model: str, staleness: str, config: AsyncConfig = LESSON) -> Dict
 def two_digit_shards(config: AsyncConfig = LESSON, images: bool = True) -> FederatedData:
     """The digits split as McMahan et al. (2017) split MNIST to make it hard:
     sort the training samples by label, cut them into ``2 * num_clients``
-    shards, and give each client two shards (drawn with ``config.seed``), so
-    that most clients hold only two digits.
+    shards, and give each client two shards (drawn with ``config.seed``). A
+    shard can straddle two digits, and both of a client's shards can hold the
+    same digit, so a client holds one to four digits.
 
     Built with :meth:`FederatedData.from_clients`, as a learner would bring
     their own data; ``images`` gives ``x`` the shape ``(n, 1, 8, 8)``.
