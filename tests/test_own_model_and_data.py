@@ -138,8 +138,9 @@ class Singles(Dataset):
         return torch.zeros(3)
 
 
-X, Y = torch.randn(10, 4), torch.randint(0, 3, (10,))
-TEST = (torch.randn(5, 4), torch.randint(0, 3, (5,)))
+GEN = torch.Generator().manual_seed(0)
+X, Y = torch.randn(10, 4, generator=GEN), torch.arange(10) % 3  # labels 0, 1, 2
+TEST = (torch.randn(5, 4, generator=GEN), torch.arange(5) % 3)
 
 
 @pytest.mark.parametrize("clients, test, message", [
