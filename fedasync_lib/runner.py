@@ -16,9 +16,8 @@ the algorithm filled in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional
+from typing import Any, List, Optional
 
-import torch
 import torch.nn as nn
 
 from .algorithms import make_policy
@@ -27,7 +26,7 @@ from .core.config import AsyncConfig
 from .core.data import FederatedData, make_federated_data
 from .core.driver import Driver
 from .core.history import History
-from .core.model import AsyncModel
+from .core.model import AsyncModel, Loss
 from .core.scheduling import Scheduler
 from .core.server import AsyncServer
 
@@ -40,9 +39,6 @@ class Setup:
     data: FederatedData
     clients: List[AsyncClient]
     model: nn.Module
-
-
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def build(config: AsyncConfig, data: Optional[FederatedData] = None,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 import numpy as np
-import torch
 import torch.nn as nn
 
 from . import seeding
 from .config import AsyncConfig
 from .data import AsyncDataset
-from .model import State
+from .model import Loss, State
 from .training import LocalJob, local_trainer
 from .update import Update
 
@@ -57,8 +56,7 @@ class AsyncClient:
 
     def train(self, state: State, version: int, job_id: int = 0,
               model: Optional[nn.Module] = None,
-              loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-              training: str = "auto") -> Update:
+              loss: Optional[Loss] = None, training: str = "auto") -> Update:
         """Train alone on this client's data, starting from ``state`` (server ``version``).
 
         ``model`` is the module ``state`` belongs to (``None``: the built-in
@@ -69,8 +67,8 @@ class AsyncClient:
         """
         job = LocalJob(job_id=job_id, client_id=0, base_version=version, base_state=state)
         trainer = local_trainer(model, [self.dataset], self.config, loss=loss, training=training)
-        (new_state, loss), = trainer.train([job])
-        return Update(new_state, self.client_id, version, len(self.dataset), train_loss=loss,
+        (new_state, train_loss), = trainer.train([job])
+        return Update(new_state, self.client_id, version, len(self.dataset), train_loss=train_loss,
                       base_state=state)
 
 

@@ -265,7 +265,7 @@ def split_rows(data: AsyncDataset, parts: List[np.ndarray]) -> List[AsyncDataset
     The rows are copied once, client after client, into one pair of tensors,
     and each client's dataset is a slice (a view) of them: no second copy, and
     a trainer can take all clients' samples as one tensor
-    (:func:`fedasync_lib.core.training.all_samples`).
+    (:meth:`fedasync_lib.core.training.AllSamples.of`).
     """
     order = torch.from_numpy(np.concatenate(parts).astype(np.int64))
     x, y = data.x[order], data.y[order]

@@ -20,6 +20,9 @@ from . import seeding
 from .config import AsyncConfig
 
 State = Dict[str, torch.Tensor]
+#: A per-sample loss: (model output, labels) -> one loss per sample, such as
+#: ``nn.CrossEntropyLoss(reduction="none")``.
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # Parameter names in the state dict of AsyncModel.
 W1, B1, W2, B2 = "net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"
@@ -63,8 +66,7 @@ def logits(state: State, x: torch.Tensor, model: Optional[nn.Module] = None) -> 
 
 
 def evaluate(state: State, x: torch.Tensor, y: torch.Tensor, model: Optional[nn.Module] = None,
-             loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None
-             ) -> Tuple[float, float]:
+             loss: Optional[Loss] = None) -> Tuple[float, float]:
     """(accuracy, mean loss) of ``state`` on ``(x, y)``: cross-entropy unless ``loss`` is given.
 
     ``model`` is as in :func:`logits`; ``loss`` gives per-sample losses
@@ -74,8 +76,8 @@ def evaluate(state: State, x: torch.Tensor, y: torch.Tensor, model: Optional[nn.
     """
     with torch.no_grad():
         out = logits(state, x, model)
-        loss = (F.cross_entropy(out, y) if loss is None else loss(out, y).mean()).item()
+        mean_loss = (F.cross_entropy(out, y) if loss is None else loss(out, y).mean()).item()
         if not torch.isfinite(out).all():
             return float("nan"), float("nan")
         accuracy = (out.argmax(dim=1) == y).float().mean().item()
-    return accuracy, loss
+    return accuracy, mean_loss

@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torch.nn as nn
@@ -43,7 +43,7 @@ from .config import AsyncConfig
 from .data import AsyncDataset
 from .driver import Driver, Failure
 from .history import History
-from .model import AsyncModel, State, evaluate
+from .model import AsyncModel, Loss, State, evaluate
 from .policy import Policy, ServerModel
 from .scheduling import Scheduler
 from .training import LocalJob, local_trainer
@@ -99,8 +99,7 @@ class AsyncServer:
     def __init__(self, model: AsyncModel | nn.Module, clients: List[AsyncClient],
                  test_data: AsyncDataset, config: AsyncConfig, policy: Optional[Policy] = None,
                  *, scheduler: Optional[Scheduler] = None,
-                 loss: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = None,
-                 training: str = "auto"):
+                 loss: Optional[Loss] = None, training: str = "auto"):
         if len(clients) != config.num_clients:
             raise ValueError(f"clients has {len(clients)} entries, expected "
                              f"num_clients={config.num_clients}")

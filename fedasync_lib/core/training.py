@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from .config import AsyncConfig
 from .data import AsyncDataset
 
 if TYPE_CHECKING:
-    from .model import State
+    from .model import Loss, State
 
 TRAINING_PATHS = ("auto", "hand-written", "torch.func")
 
@@ -81,6 +81,7 @@ def minibatch_schedule(n: int, batch_size: int, epochs: int,
 
 @functools.lru_cache(maxsize=1024)
 def _step_weights(n: int, batch_size: int, epochs: int) -> np.ndarray:
+    """The ``weight`` of :func:`minibatch_schedule`, computed once per size."""
     steps_per_epoch = math.ceil(n / batch_size)
     real = np.arange(steps_per_epoch * batch_size).reshape(steps_per_epoch, batch_size) < n
     weight = np.tile(real / real.sum(axis=1, keepdims=True), (epochs, 1)).astype(np.float32)
@@ -149,6 +150,7 @@ class JobSteps:
         """Draw each job's schedule (its own shuffle stream) and gather its minibatches."""
         B = config.batch_size
         sizes = samples.sizes
+        clients = [j.client_id for j in jobs]
         schedules = [
             minibatch_schedule(int(sizes[j.client_id]), B, config.local_epochs,
                                seeding.rng(config.seed, "local-shuffle", j.job_id))
@@ -162,11 +164,11 @@ class JobSteps:
         for k, (idx, w) in enumerate(schedules):
             rows[: len(idx), k] = idx
             weight[: len(w), k] = w
-        rows += samples.starts[[j.client_id for j in jobs]][:, None]  # client's row -> row of x
+        rows += samples.starts[clients][:, None]  # a row of the client's data -> a row of x
         flat = torch.from_numpy(rows).view(-1)  # index_select: a fast row gather
         x = samples.x.index_select(0, flat).view(*rows.shape, *samples.x.shape[1:])
         y = samples.y.index_select(0, flat).view(rows.shape)
-        first = torch.from_numpy(-(-sizes[[j.client_id for j in jobs]] // B))  # ceil(n / B)
+        first = torch.from_numpy(-(-sizes[clients] // B))  # ceil(n / B)
         return cls(x, y, torch.from_numpy(weight), first)
 
     def first_epoch_samples(self, x: Optional[torch.Tensor] = None
@@ -208,15 +210,26 @@ class LocalTrainer:
         results: List[Tuple["State", float]] = []
         for i in range(0, len(jobs), self.max_batch):
             chunk = jobs[i: i + self.max_batch]
-            results += self._train(chunk, JobSteps.gather(chunk, self.samples, self.config))
+            trained = self._train(chunk, JobSteps.gather(chunk, self.samples, self.config))
+            # Each job's state gets its own memory, so that a job whose update arrives
+            # late does not keep the whole batch's tensors alive.
+            results += [({k: v.clone(memory_format=torch.contiguous_format)
+                          for k, v in state.items()}, loss) for state, loss in trained]
         return results
 
     def _train(self, jobs: List[LocalJob], steps: JobSteps) -> List[Tuple["State", float]]:
+        """Per job: its new state (views into the batch's tensors may do) and its loss."""
         raise NotImplementedError
 
 
+def mean_over_own_samples(per_sample: torch.Tensor, seen: torch.Tensor) -> List[float]:
+    """Each job's mean of ``per_sample`` losses ``(K, N)`` over its own samples:
+    those where ``seen`` (from :meth:`JobSteps.first_epoch_samples`) is 1."""
+    return ((per_sample * seen).sum(1) / seen.sum(1)).tolist()
+
+
 def local_trainer(model: Optional[nn.Module], datasets: Sequence[AsyncDataset],
-                  config: AsyncConfig, *, loss: Optional[Callable] = None,
+                  config: AsyncConfig, *, loss: Optional["Loss"] = None,
                   training: str = "auto") -> LocalTrainer:
     """The trainer for ``model`` (``None``: the built-in MLP).
 

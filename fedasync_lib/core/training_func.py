@@ -26,7 +26,7 @@ the server cannot average), and weights tied between layers.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,10 +34,8 @@ from torch.func import functional_call, grad, vmap
 
 from .config import AsyncConfig
 from .data import AsyncDataset
-from .model import State
-from .training import JobSteps, LocalJob, LocalTrainer
-
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .model import Loss, State
+from .training import JobSteps, LocalJob, LocalTrainer, mean_over_own_samples
 
 _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
             nn.FeatureAlphaDropout)
@@ -134,9 +132,6 @@ class FuncTrainer(LocalTrainer):
             # The loss each client reports: its trained model on all its data.
             x_all, y_all, seen = steps.first_epoch_samples()
             per_sample = self._sample_losses(params, buffers, x_all, y_all)
-            mean_loss = ((per_sample * seen).sum(1) / seen.sum(1)).tolist()
-        # Each job's state gets its own memory, so that a job whose update arrives
-        # late does not keep the whole batch's tensors alive.
+            mean_loss = mean_over_own_samples(per_sample, seen)
         trained = {**params, **buffers}
-        return [({n: t[k].clone() for n, t in trained.items()}, mean_loss[k])
-                for k in range(len(jobs))]
+        return [({n: t[k] for n, t in trained.items()}, mean_loss[k]) for k in range(len(jobs))]

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .config import AsyncConfig
 from .data import AsyncDataset
 from .model import B1, B2, W1, W2, State
-from .training import JobSteps, LocalJob, LocalTrainer
+from .training import JobSteps, LocalJob, LocalTrainer, mean_over_own_samples
 
 # grad * [h > 0] in one operation: the backward of ReLU that autograd itself uses.
 _relu_backward = torch.ops.aten.threshold_backward
@@ -97,11 +97,9 @@ class MLPTrainer(LocalTrainer):
             hidden = torch.bmm(x_all, A1).clamp_min_(0.0)  # (K, N, H)
             z2_t = torch.baddbmm(A2[:, :, H:], W2_view, hidden.transpose(1, 2))  # (K, C, N)
             per_sample = F.cross_entropy(z2_t, y_all, reduction="none")  # (K, N)
-            mean_loss = ((per_sample * seen).sum(1) / seen.sum(1)).tolist()
+            mean_loss = mean_over_own_samples(per_sample, seen)
 
-        # Each job's state gets its own memory, so that a job whose update arrives
-        # late does not keep the whole batch's tensors alive.
+        # Back to the state dict's names and shapes (views; LocalTrainer.train copies them).
         w1 = A1[:, :D].transpose(1, 2).unbind()
         b1, w2, b2 = A1[:, D].unbind(), A2[:, :, :H].unbind(), A2[:, :, H].unbind()
-        return [({W1: w1[k].clone(memory_format=torch.contiguous_format), B1: b1[k].clone(),
-                  W2: w2[k].clone(), B2: b2[k].clone()}, mean_loss[k]) for k in range(K)]
+        return [({W1: w1[k], B1: b1[k], W2: w2[k], B2: b2[k]}, mean_loss[k]) for k in range(K)]
