@@ -148,6 +148,25 @@ def test_training_learns_and_reports_loss_on_own_data():
 
 @pytest.mark.parametrize("trainer", [MLPTrainer, lambda d, c: FuncTrainer(AsyncModel(c), d, c)],
                          ids=["hand-written", "torch.func"])
+def test_each_job_reports_its_loss_on_its_own_clients_data_and_gets_ordinary_tensors(trainer):
+    """Clients of unequal sizes: each loss is the trained model's mean cross-entropy on
+    that client's samples alone (padding left out); the states are ordinary tensors
+    (not inference-mode ones) that autograd can train further."""
+    data = datasets([40, 17, 5])
+    base = AsyncModel(CFG).state()
+    jobs = [LocalJob(i, i, 0, base) for i in range(3)]
+    for job, (state, loss) in zip(jobs, trainer(data, CFG).train(jobs)):
+        assert not any(t.is_inference() for t in state.values())
+        model = AsyncModel(CFG)
+        model.load_state_dict(state)
+        own = F.cross_entropy(model(data[job.client_id].x), data[job.client_id].y)
+        assert loss == pytest.approx(own.item(), rel=1e-5)
+        own.backward()
+        assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("trainer", [MLPTrainer, lambda d, c: FuncTrainer(AsyncModel(c), d, c)],
+                         ids=["hand-written", "torch.func"])
 def test_base_state_is_never_modified(trainer):
     data = datasets([30])
     base = AsyncModel(CFG).state()

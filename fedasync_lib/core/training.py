@@ -128,33 +128,38 @@ def _joined(parts: List[torch.Tensor], starts: np.ndarray) -> torch.Tensor:
 
 @dataclass
 class JobSteps:
-    """The minibatches of ``K`` jobs, step-major, so that step ``s`` is the slice ``[s]``.
+    """The minibatches of ``K`` jobs, step-major, so that step ``s`` is the slice ``[s]``,
+    and each job's client data, to report the trained model's loss on.
 
     x: ``(S, K, B, *sample_shape)`` inputs; y: ``(S, K, B)`` labels;
     weight: ``(S, K, B)``, ``1 / b`` for the ``b`` real samples of a step, 0
     for padding. ``S`` is the most steps of any job: a job with fewer steps
     is padded with weight-0 steps, which leave its parameters unchanged
     (plain SGD: zero gradient, zero step).
-    first_epoch: ``(K,)`` steps in each job's first epoch, which visits each
-    of the client's samples once (used to report the loss on its data).
+    own_x: ``(K, N, *sample_shape)`` and own_y: ``(K, N)``: each job's client
+    samples, each once, in the client's order; ``N`` is the most samples of any
+    of the ``K`` clients, and a smaller client's rows are padded with its
+    first sample. own: ``(K, N)``, 1 for a real sample, 0 for padding.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     weight: torch.Tensor
-    first_epoch: torch.Tensor
+    own_x: torch.Tensor
+    own_y: torch.Tensor
+    own: torch.Tensor
 
     @classmethod
     def gather(cls, jobs: Sequence[LocalJob], samples: "AllSamples",
                config: AsyncConfig) -> "JobSteps":
         """Draw each job's schedule (its own shuffle stream) and gather its minibatches."""
         B = config.batch_size
-        sizes = samples.sizes
-        clients = [j.client_id for j in jobs]
+        clients = np.array([j.client_id for j in jobs])
+        sizes, starts = samples.sizes[clients], samples.starts[clients]
         schedules = [
-            minibatch_schedule(int(sizes[j.client_id]), B, config.local_epochs,
+            minibatch_schedule(int(n), B, config.local_epochs,
                                seeding.rng(config.seed, "local-shuffle", j.job_id))
-            for j in jobs
+            for j, n in zip(jobs, sizes)
         ]
         S = max(len(idx) for idx, _ in schedules)
         # Row of every sample of every step in samples.x; padding steps take the
@@ -164,28 +169,22 @@ class JobSteps:
         for k, (idx, w) in enumerate(schedules):
             rows[: len(idx), k] = idx
             weight[: len(w), k] = w
-        rows += samples.starts[clients][:, None]  # a row of the client's data -> a row of x
-        flat = torch.from_numpy(rows).view(-1)  # index_select: a fast row gather
-        x = samples.x.index_select(0, flat).view(*rows.shape, *samples.x.shape[1:])
-        y = samples.y.index_select(0, flat).view(rows.shape)
-        first = torch.from_numpy(-(-sizes[clients] // B))  # ceil(n / B)
-        return cls(x, y, torch.from_numpy(weight), first)
+        rows += starts[:, None]  # a row of the client's data -> a row of samples.x
+        # Each client's rows in its own order, padded with its first row.
+        position = np.arange(sizes.max())
+        own = position < sizes[:, None]  # (K, N)
+        own_rows = starts[:, None] + np.where(own, position, 0)
+        x, y = _rows(samples, rows)
+        own_x, own_y = _rows(samples, own_rows)
+        return cls(x, y, torch.from_numpy(weight), own_x, own_y, torch.from_numpy(own).float())
 
-    def first_epoch_samples(self, x: Optional[torch.Tensor] = None
-                            ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Every job's samples, each once: ``(x, y, seen)`` of shape ``(K, N, ...)``.
 
-        ``N`` is the longest first epoch times ``B``; ``seen`` is 1 for a real
-        sample of the job and 0 for padding. Pass ``x`` to take the inputs from
-        a tensor laid out like ``self.x`` (a trainer's transformed copy).
-        """
-        x = self.x if x is None else x
-        most = int(self.first_epoch.max())
-        in_first = torch.arange(most).unsqueeze(1) < self.first_epoch  # (most, K)
-        seen = ((self.weight[:most] > 0) & in_first.unsqueeze(-1)).float()
-        return (x[:most].transpose(0, 1).flatten(1, 2),
-                self.y[:most].transpose(0, 1).flatten(1, 2),
-                seen.transpose(0, 1).flatten(1, 2))
+def _rows(samples: AllSamples, rows: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``samples.x[rows]`` and ``samples.y[rows]``, gathered with ``index_select``
+    (the fastest row gather), shaped ``(*rows.shape, *sample_shape)``."""
+    flat = torch.from_numpy(rows).view(-1)
+    return (samples.x.index_select(0, flat).view(*rows.shape, *samples.x.shape[1:]),
+            samples.y.index_select(0, flat).view(rows.shape))
 
 
 class LocalTrainer:
@@ -222,10 +221,10 @@ class LocalTrainer:
         raise NotImplementedError
 
 
-def mean_over_own_samples(per_sample: torch.Tensor, seen: torch.Tensor) -> List[float]:
-    """Each job's mean of ``per_sample`` losses ``(K, N)`` over its own samples:
-    those where ``seen`` (from :meth:`JobSteps.first_epoch_samples`) is 1."""
-    return ((per_sample * seen).sum(1) / seen.sum(1)).tolist()
+def mean_over_own_samples(per_sample: torch.Tensor, own: torch.Tensor) -> List[float]:
+    """Each job's mean of ``per_sample`` losses ``(K, N)`` over its client's samples:
+    those where ``own`` (:attr:`JobSteps.own`) is 1."""
+    return ((per_sample * own).sum(1) / own.sum(1)).tolist()
 
 
 def local_trainer(model: Optional[nn.Module], datasets: Sequence[AsyncDataset],

@@ -130,8 +130,7 @@ class FuncTrainer(LocalTrainer):
                 for name, g in self._grads(params, buffers, x, y, w).items():
                     params[name].sub_(g, alpha=lr)
             # The loss each client reports: its trained model on all its data.
-            x_all, y_all, seen = steps.first_epoch_samples()
-            per_sample = self._sample_losses(params, buffers, x_all, y_all)
-            mean_loss = mean_over_own_samples(per_sample, seen)
+            per_sample = self._sample_losses(params, buffers, steps.own_x, steps.own_y)
+            mean_loss = mean_over_own_samples(per_sample, steps.own)
         trained = {**params, **buffers}
         return [({n: t[k] for n, t in trained.items()}, mean_loss[k]) for k in range(len(jobs))]
