@@ -61,6 +61,13 @@ class MLPTrainer(LocalTrainer):
                     f"(n, {config.feature_dim}) inputs (config.feature_dim)")
 
     def _train(self, jobs: List[LocalJob], steps: JobSteps) -> List[Tuple[State, float]]:
+        # inference_mode: no autograd bookkeeping at all, which makes each of the many
+        # small operations cheaper than under no_grad. The trained states leave it as
+        # copies (LocalTrainer.train), ordinary tensors.
+        with torch.inference_mode():
+            return self._sgd(jobs, steps)
+
+    def _sgd(self, jobs: List[LocalJob], steps: JobSteps) -> List[Tuple[State, float]]:
         cfg = self.config
         lr, C = cfg.learning_rate, cfg.num_classes
         K, B, D = len(jobs), cfg.batch_size, steps.x.shape[-1]
@@ -83,21 +90,20 @@ class MLPTrainer(LocalTrainer):
         h = torch.ones(K, B, H + 1)  # [relu(z1), 1]: the last column stays 1
         h_relu, h_t = h[:, :, :H], h.transpose(1, 2)
 
-        with torch.no_grad():
-            for x, minus_y_w, w in zip(xs, minus_y_weighted, weight):  # one SGD step of every job
-                torch.clamp_min(torch.bmm(x, A1), 0.0, out=h_relu)  # h = relu(z1)
-                z2_t = torch.bmm(A2, h_t)  # (K, C, B)
-                g2_t = torch.addcmul(minus_y_w, torch.softmax(z2_t, dim=1), w)  # (p - Y) * weight
-                g1 = _relu_backward(torch.bmm(g2_t.transpose(1, 2), W2_view), h_relu, 0.0)
-                A2.baddbmm_(g2_t, h, alpha=-lr)
-                A1.baddbmm_(x.transpose(1, 2), g1, alpha=-lr)
+        for x, minus_y_w, w in zip(xs, minus_y_weighted, weight):  # one SGD step of every job
+            torch.clamp_min(torch.bmm(x, A1), 0.0, out=h_relu)  # h = relu(z1)
+            z2_t = torch.bmm(A2, h_t)  # (K, C, B)
+            g2_t = torch.addcmul(minus_y_w, torch.softmax(z2_t, dim=1), w)  # (p - Y) * weight
+            g1 = _relu_backward(torch.bmm(g2_t.transpose(1, 2), W2_view), h_relu, 0.0)
+            A2.baddbmm_(g2_t, h, alpha=-lr)
+            A1.baddbmm_(x.transpose(1, 2), g1, alpha=-lr)
 
-            # The loss each client reports: its trained model on all its data.
-            x_all, y_all, seen = steps.first_epoch_samples(xs)
-            hidden = torch.bmm(x_all, A1).clamp_min_(0.0)  # (K, N, H)
-            z2_t = torch.baddbmm(A2[:, :, H:], W2_view, hidden.transpose(1, 2))  # (K, C, N)
-            per_sample = F.cross_entropy(z2_t, y_all, reduction="none")  # (K, N)
-            mean_loss = mean_over_own_samples(per_sample, seen)
+        # The loss each client reports: its trained model on all its data (its
+        # samples without the column of ones, so the biases are added apart).
+        hidden = torch.baddbmm(A1[:, D:], steps.own_x, A1[:, :D]).clamp_min_(0.0)  # (K, N, H)
+        z2_t = torch.baddbmm(A2[:, :, H:], W2_view, hidden.transpose(1, 2))  # (K, C, N)
+        per_sample = F.cross_entropy(z2_t, steps.own_y, reduction="none")  # (K, N)
+        mean_loss = mean_over_own_samples(per_sample, steps.own)
 
         # Back to the state dict's names and shapes (views; LocalTrainer.train copies them).
         w1 = A1[:, :D].transpose(1, 2).unbind()
