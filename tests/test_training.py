@@ -313,3 +313,13 @@ def test_a_real_torch_nn_loss_is_used():
                          loss=nn.CrossEntropyLoss(label_smoothing=0.2))
     assert_states_close(smoothed, expected)
     assert not torch.allclose(plain["linear.weight"], smoothed["linear.weight"])
+
+
+@pytest.mark.parametrize("words", [(42, 0), (42, 7, 3), (0, 5), (2**32 - 1, 2**31), (2**40, 3), (42,)])
+def test_named_streams_are_numpys_streams_for_the_listed_seed_words(words):
+    """seeding.rng may hand numpy the seed words as a uint32 array (faster); the stream
+    must be the one of the plain list [seed, crc32(name), *more], for any size of word."""
+    seed, *more = words
+    ours = seeding.rng(seed, "local-shuffle", *more).integers(0, 2**62, size=8)
+    numpy = np.random.default_rng([seed, seeding._key("local-shuffle"), *more]).integers(0, 2**62, size=8)
+    assert (ours == numpy).all()
