@@ -1,6 +1,7 @@
 """Speed of fedasync_lib against the original tutorial's loop, side by side.
 
     python benchmarks/bench_speed.py [--seed-file PATH] [--repeats N] [--min-seconds S]
+                                     [--threads N] [--busy-core]
 
 Both run the tutorial's default experiment (200 updates, 20 clients, 2 local
 epochs, batch 32, synthetic data) in this one process. The tutorial's code is
@@ -25,6 +26,12 @@ quotes: the generic ``torch.func`` path on the same MLP (``training="torch.func"
 concurrency 1, the digits dataset, and a small CNN on the digits
 (``DigitsCNN``, trained through ``torch.func``). Before each sample the
 garbage collector runs, so that no sample pays for the garbage of the one before.
+
+``--threads N`` sets PyTorch's intra-op threads for every row (default: its own
+choice, one per core). ``--busy-core`` keeps one core busy with a spinning
+Python process while the rows are timed, as a browser or a neighbour on a
+shared VM might: it shows what splitting small operations across threads costs
+when one of the threads has to wait for a core.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import logging
 import math
 import re
 import statistics
+import subprocess
 import sys
 import time
 import types
@@ -107,7 +115,12 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7, help="samples per row")
     parser.add_argument("--min-seconds", type=float, default=1.0,
                         help="shortest sample: runs in a row are added until it lasts this long")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads for every row")
+    parser.add_argument("--busy-core", action="store_true",
+                        help="keep one core busy with a spinning process while timing")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     fns: Dict[str, Callable[[], object]] = {}
     if args.seed_file.exists():
@@ -123,9 +136,17 @@ def main(argv: List[str] | None = None) -> None:
     fns[DIGITS] = lambda: run_fedasync(digits)
     fns[CNN] = lambda: run(digits, model=DigitsCNN(seed=digits.seed))
 
-    times, number = time_runs(fns, args.repeats, args.min_seconds)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; seconds per run: "
-          f"median and fastest of {args.repeats} samples, each the mean of the runs in it\n")
+    spinner = (subprocess.Popen([sys.executable, "-c", "while True: pass"])
+               if args.busy_core else None)
+    try:
+        times, number = time_runs(fns, args.repeats, args.min_seconds)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+    busy = ", one core kept busy by another process" if args.busy_core else ""
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads{busy}; seconds per "
+          f"run: median and fastest of {args.repeats} samples, each the mean of the runs in it\n")
     print("| run (200 updates, 20 clients, 2 local epochs, batch 32) | runs per sample "
           "| median s | fastest s |")
     print("|---|---:|---:|---:|")
