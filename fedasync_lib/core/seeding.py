@@ -26,7 +26,7 @@ def rng(seed: int, name: str, *more: int) -> np.random.Generator:
     words = [seed, _key(name), *more]
     if all(0 <= w < 2**32 for w in words):
         # The same seed words as the list, handed over as the uint32 array numpy
-        # would make of it: 2 us less per stream, and runs start one per job.
+        # would make of it: 2 us less per stream (a run makes one per job).
         return np.random.default_rng(np.array(words, dtype=np.uint32))
     return np.random.default_rng(words)
 
