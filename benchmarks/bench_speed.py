@@ -11,10 +11,9 @@ as it is, its 0.5-2 ms ``time.sleep`` per update included.
 
 How it is timed, as ``timeit`` does: each row is run once to warm up and once
 to count how many runs fill a sample, then ``--repeats`` samples of each row
-are taken, interleaved. A sample is the
-mean time of ``number`` runs in a row, with ``number`` chosen so that a sample
-lasts at least ``--min-seconds`` (1 s: one run of the tutorial, about 20 of
-fedasync_lib's). So every sample of every row spans about the same stretch
+are taken, interleaved. A sample is the mean time of ``number`` runs in a
+row, with ``number`` chosen so that a sample lasts at least ``--min-seconds``
+(1 s: one run of the tutorial, about 20 of fedasync_lib's). So every sample of every row spans about the same stretch
 of wall-clock time and sees the same share of whatever else the machine is
 doing; with one short run per sample, a burst of load from a neighbour would
 hit a few of the 50 ms samples in full and move their median, while the

@@ -321,5 +321,5 @@ def test_named_streams_are_numpys_streams_for_the_listed_seed_words(words):
     must be the one of the plain list [seed, crc32(name), *more], for any size of word."""
     seed, *more = words
     ours = seeding.rng(seed, "local-shuffle", *more).integers(0, 2**62, size=8)
-    numpy = np.random.default_rng([seed, seeding._key("local-shuffle"), *more]).integers(0, 2**62, size=8)
-    assert (ours == numpy).all()
+    listed = np.random.default_rng([seed, seeding._key("local-shuffle"), *more]).integers(0, 2**62, size=8)
+    assert (ours == listed).all()

@@ -24,7 +24,8 @@ Two trainers do the batched SGD, and give the same result where both apply
   ``torch.func.grad`` of a real ``torch.nn`` loss, ``vmap``-ed over the jobs.
 
 :func:`local_trainer` picks one. This module holds what both share: the job,
-its minibatch schedule, and the step-major tensors of a batch of jobs.
+its minibatch schedule, the step-major tensors of a batch of jobs, and each
+job's client samples, on which it reports the trained model's loss.
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ class JobSteps:
     @classmethod
     def gather(cls, jobs: Sequence[LocalJob], samples: "AllSamples",
                config: AsyncConfig) -> "JobSteps":
-        """Draw each job's schedule (its own shuffle stream) and gather its minibatches."""
+        """Draw each job's schedule (its own shuffle stream), gather its minibatches
+        and its client's samples."""
         B = config.batch_size
         clients = np.array([j.client_id for j in jobs])
         sizes, starts = samples.sizes[clients], samples.starts[clients]
