@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,14 +75,25 @@ def format_summary(history, config: AsyncConfig, seconds: float) -> str:
     contrib = history.contributions(applied_only=False)
     fastest = int(np.argmin(history.client_latency))
     slowest = int(np.argmax(history.client_latency))
+    title = (f"{ALGORITHMS[history.algorithm].title} on {config.dataset}: {config.num_clients} "
+             f"clients, {config.concurrency} training at once")
+    if s["diverged"]:
+        accuracy = (f"  DIVERGED after {len(history.updates)} of {config.num_updates} updates: "
+                    f"{s['divergence']}; the run stopped, and the model has no accuracy")
+    else:
+        accuracy = f"  final test accuracy   {s['final_accuracy']:.3f}"
+    why = ("staleness > max_staleness=" f"{config.max_staleness}"
+           if config.staleness_policy == "drop" else "none: the wait policy drops nothing")
     lines = [
-        f"{ALGORITHMS[history.algorithm].title} on {config.dataset}: {config.num_clients} clients, "
-        f"{config.concurrency} training at once",
-        f"  final test accuracy   {s['final_accuracy']:.3f}"
-        + ("   (diverged: the model became non-finite)" if s["diverged"] else ""),
+        title,
+        accuracy,
         f"  updates applied       {s['updates_applied']}",
-        f"  updates rejected      {s['updates_rejected']}   (staleness > max_staleness="
-        f"{config.max_staleness})",
+        f"  updates rejected      {s['updates_rejected']}   ({why})",
+    ]
+    if s["updates_held_back"]:
+        lines.append(f"  updates held back     {s['updates_held_back']}   (in the buffer when the "
+                     "run stopped: never applied)")
+    lines += [
         f"  staleness mean / max  {s['mean_staleness']:.2f} / {s['max_staleness']}",
         f"  virtual time          {s['virtual_time']:.1f} s",
         f"  updates sent by the fastest client {contrib[fastest]}, by the slowest {contrib[slowest]}",
@@ -152,23 +164,32 @@ def deploy_main(argv: List[str]) -> int:
     where = args.scheduler or f"a local cluster of {args.workers} worker processes"
     print(f"{args.algorithm} with {config.num_clients} clients ({config.concurrency} at once), "
           f"{config.num_updates} updates, on {where}", flush=True)
-    try:
-        history = deploy.run(config, args.algorithm, scheduler_address=args.scheduler,
-                             n_workers=args.workers, time_scale=args.time_scale,
-                             connect_timeout=args.connect_timeout,
-                             progress=not args.no_progress)
-    except (RuntimeError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    history = deploy.run(config, args.algorithm, scheduler_address=args.scheduler,
+                         n_workers=args.workers, time_scale=args.time_scale,
+                         connect_timeout=args.connect_timeout, progress=not args.no_progress)
     print("\n".join(deploy.summary_lines(history)))
     return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command; an error during the run prints one line and returns 1
+    (``FEDASYNC_DEBUG=1`` shows the traceback as well)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "deploy":
-        return deploy_main(argv[1:])
-    return simulate_main(argv)
+    try:
+        if argv and argv[0] == "deploy":
+            return deploy_main(argv[1:])
+        return simulate_main(argv)
+    except Exception as err:  # one line for whatever went wrong during the run
+        if os.environ.get("FEDASYNC_DEBUG"):
+            raise
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 1
+
+
+def one_line(err: BaseException) -> str:
+    """``err`` as one line: its message, with the exception's name when that adds something."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if isinstance(err, (ValueError, RuntimeError)) else f"{type(err).__name__}: {text}"
 
 
 if __name__ == "__main__":

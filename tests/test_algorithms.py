@@ -106,10 +106,28 @@ def test_update_order_decides_which_waiting_update_goes_first():
             assert a["base_version"] >= b["base_version"]
             overtaken += b["arrival_time"] < a["arrival_time"]
     assert overtaken > 0
-    # Whatever the order, waiting updates are applied at the same versions:
-    # the mean staleness cannot change, only its spread.
-    assert fresh.column("staleness").mean() == pytest.approx(fifo.column("staleness").mean(), rel=0.1)
-    assert fresh.column("staleness").std() > fifo.column("staleness").std()
+    # When the server is the bottleneck (150 updates x 0.08 s is most of the run), the
+    # order also decides who is heard: a client is handed the model again only once
+    # its update is taken up, so freshest-first keeps the fast clients cycling.
+    assert fresh.jain_index() < fifo.jain_index()
+
+
+@pytest.mark.parametrize("order", ["arrival", "freshest"])
+def test_a_waiting_update_holds_its_client_so_the_queue_stays_bounded(order):
+    h = run_fedasync(HET.replace(apply_time=0.08, max_staleness=None, update_order=order))
+    for u in h.updates:  # no job of the same client started while its update waited
+        assert not any(v["client_id"] == u["client_id"] and
+                       u["arrival_time"] <= v["start_time"] < u["applied_time"] for v in h.updates)
+    queued = [sum(v["arrival_time"] <= u["applied_time"] < v["applied_time"] for v in h.updates)
+              for u in h.updates]
+    assert max(queued) < HET.num_clients
+
+
+def test_a_server_far_slower_than_its_clients_still_finishes_at_once():
+    # 1e6 virtual seconds per update: the clients all wait for the server; nothing piles up.
+    h = run_fedasync(HET.replace(apply_time=1e6, num_updates=8, eval_every=4))
+    assert len(h.updates) == 8 and len(h.unfinished) <= HET.num_clients
+    assert h.virtual_time < 1e6 * 8
 
 
 def test_fewest_first_is_fairer_than_fastest_first():
@@ -124,7 +142,7 @@ def test_mixing_rule_sets_alpha_and_bad_values_are_reported():
     h = run_fedasync(HET.replace(num_updates=50, max_staleness=None),
                      mixing_rule=lambda ctx: 0.3 / (1 + ctx.staleness))
     np.testing.assert_allclose(h.column("alpha"), 0.3 / (1 + h.column("staleness")))
-    with pytest.raises(ValueError, match=r"alpha=1\.5"):
+    with pytest.raises(ValueError, match=r"mixing_rule returned 1\.5 \(float\): expected a number in \[0, 1\]"):
         run_fedasync(HET.replace(num_updates=5), mixing_rule=lambda ctx: 1.5)
 
 

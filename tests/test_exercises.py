@@ -3,6 +3,7 @@ and rejects plausible wrong answers with a message that names the mistake."""
 
 import heapq
 import math
+import re
 
 import pytest
 
@@ -25,7 +26,7 @@ def run(check, *args, capsys):
 # --- Exercise 1 --------------------------------------------------------------------
 def test_ex1_reference_passes(capsys):
     ok, out = run(check_exercise_1, bounded.accept, bounded.may_start, capsys=capsys)
-    assert ok and "all 11 checks passed" in out
+    assert ok and re.search(r"all \d+ checks passed", out)
 
 
 def test_ex1_stub_is_not_written(capsys):
@@ -155,7 +156,7 @@ def above_alpha(ctx):
     (trusts_far_models_more, "must not get MORE weight"),
     (above_alpha, "between 0 and mixing_alpha"),
     (lambda ctx: ctx.config.mixing_alpha, "does not react to staleness"),
-    (lambda ctx: math.nan, "between 0 and mixing_alpha"),
+    (lambda ctx: math.nan, "return a finite number"),
 ])
 def test_ex3_wrong_answers_are_explained(rule, phrase, capsys):
     ok, out = run(check_exercise_3, rule, capsys=capsys)
@@ -165,7 +166,7 @@ def test_ex3_wrong_answers_are_explained(rule, phrase, capsys):
 # --- Exercise 4 --------------------------------------------------------------------
 def test_ex4_reference_passes(capsys):
     ok, out = run(check_exercise_4, fedbuff_step, capsys=capsys)
-    assert ok and "all 11 checks passed" in out
+    assert ok and re.search(r"all \d+ checks passed", out)
 
 
 def test_ex4_stub_is_not_written(capsys):
@@ -265,7 +266,7 @@ def test_an_out_of_range_rule_is_reported_once(capsys):
 def test_each_function_of_exercise_1_is_judged_on_its_own(capsys):
     verdict, out = run(check_exercise_1, bounded.accept, stub, capsys=capsys)
     assert not verdict and verdict["accept"] and not verdict["may_start"]
-    assert "accept: all 4 checks passed" in out and "may_start is not written yet" in out
+    assert re.search(r"accept: all \d+ checks passed", out) and "may_start is not written yet" in out
     verdict, out = run(check_exercise_1, stub, bounded.may_start, capsys=capsys)
     assert not verdict["accept"] and verdict["may_start"] and "accept is not written yet" in out
     verdict, out = run(check_exercise_1, lambda s, m: True, stub, capsys=capsys)

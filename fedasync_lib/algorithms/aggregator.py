@@ -22,7 +22,6 @@ silently changes the optimiser.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
@@ -33,6 +32,7 @@ from ..core.model import State
 from ..core.update import Update
 from . import staleness as staleness_fns
 from .bounded import AcceptRule, StalenessBound
+from .hook_results import Untouched, as_rate
 
 
 @dataclass
@@ -76,11 +76,14 @@ class AsyncAggregator:
         if not self.accepts(s):
             return 0.0
         if self.mixing_rule is not None:
+            states = {"ctx.server_state": server_state or {}, "ctx.update.state_dict": update.state_dict}
+            if update.base_state is not None:
+                states["ctx.update.base_state"] = update.base_state
+            untouched = Untouched("mixing_rule", states)
             alpha = self.mixing_rule(MixingContext(update, s, server_state, current_version,
                                                    time, self.config))
-            if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and 0 <= alpha <= 1):
-                raise ValueError(f"mixing_rule returned alpha={alpha!r}: expected a number in [0, 1]")
-            return float(alpha)
+            untouched.check()
+            return as_rate(alpha, "mixing_rule")
         weight = self.staleness_fn(s)
         if self.config.mixing == "sample_damping":
             w = weight * update.num_samples

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Callable, FrozenSet, Iterable, Optional
 
 from ..core.config import AsyncConfig
+from .hook_results import as_bool
 
 AcceptRule = Callable[[int, Optional[int]], bool]
 MayStartRule = Callable[[int, Iterable[int], Optional[int]], bool]
@@ -84,11 +85,11 @@ class StalenessBound:
         Under the wait policy nothing is dropped: the bound acts before a job starts."""
         if self.config.staleness_policy == "wait":
             return True
-        return bool(self._accept(staleness, self.config.max_staleness))
+        return as_bool(self._accept(staleness, self.config.max_staleness), "accept")
 
     def allows_start(self, version: int, in_flight_base_versions: Iterable[int]) -> bool:
         """Wait policy: may a client start a job now? Always, under the drop policy."""
         if self.config.staleness_policy != "wait":
             return True
-        return bool(self._may_start(version, list(in_flight_base_versions),
-                                    self.config.max_staleness))
+        return as_bool(self._may_start(version, list(in_flight_base_versions),
+                                       self.config.max_staleness), "may_start")

@@ -58,3 +58,6 @@ class FedAvg(Policy):
         weights = {i: u.num_samples / total for i, u in zip(self.indices, self.round)}
         self.started, self.round, self.indices = 0, [], []
         return weights
+
+    def held(self) -> List[int]:
+        return list(self.indices)

@@ -37,6 +37,7 @@ from ..core.policy import Policy, ServerModel
 from ..core.training import LocalJob
 from ..core.update import Update
 from .bounded import AcceptRule, MayStartRule, StalenessBound
+from .hook_results import Untouched, check_state
 
 BufferStep = Callable[[State, List[Tuple[State, int]], float], State]
 
@@ -98,10 +99,21 @@ class FedBuff(Policy):
     def flush(self, server: ServerModel, time: float) -> Dict[int, float]:
         return self._step(server) if self.buffer else {}
 
+    def held(self) -> List[int]:
+        return list(self.buffered)
+
     def _step(self, server: ServerModel) -> Dict[int, float]:
         """Apply the buffer (full, or the last partial one) as one server step."""
         k, eta = len(self.buffer), self.config.server_lr
-        server.state = self.buffer_step(server.state, self.buffer, eta)
+        if self.buffer_step is fedbuff_step:
+            server.state = fedbuff_step(server.state, self.buffer, eta)
+        else:  # the learner's step: its answer is checked, and so are its inputs
+            shown = {"server_state": server.state,
+                     **{f"the delta of buffered update {i}": d for i, (d, _) in enumerate(self.buffer)}}
+            untouched = Untouched("buffer_step", shown)
+            result = self.buffer_step(server.state, list(self.buffer), eta)
+            untouched.check()
+            server.state = check_state(result, server.state, "buffer_step")
         server.version += 1
         weights = {i: eta / (k * math.sqrt(1.0 + s))
                    for i, (_, s) in zip(self.buffered, self.buffer)}

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any, Optional
+
+import numpy as np
 
 STALENESS_FUNCTIONS = ("constant", "polynomial", "hinge", "exponential")
 MIXING_RULES = ("fedasync", "sample_damping")
@@ -48,7 +51,10 @@ class AsyncConfig:
             SGD) makes clients wait before starting a job instead (see
             :mod:`fedasync_lib.bounded`).
         apply_time: virtual seconds the server needs to apply one update
-            (0: instantly). Updates that arrive meanwhile wait in a queue.
+            (0: instantly). Updates that arrive meanwhile wait in a queue, and
+            a client whose update waits is handed the model again only once
+            the server has taken its update up, so the queue never holds more
+            than one update per client.
         update_order, client_order: the scheduler's rules (see
             :mod:`fedasync_lib.scheduling`): which waiting update is applied
             next (``arrival`` or ``freshest``), which idle client is handed
@@ -120,6 +126,13 @@ class AsyncConfig:
     eval_every: int = 20
 
     def __post_init__(self) -> None:
+        # A numpy scalar (np.int64(4) from np.arange, np.float32 from a computation) is
+        # as good as the Python number it holds: store that number, so that the config
+        # prints, hashes and compares the same whichever was given.
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.generic) and not isinstance(value, np.bool_):
+                object.__setattr__(self, f.name, value.item())
         _check_int(self, "num_updates", 1, 1_000_000)
         _check_int(self, "num_clients", 1, 10_000)
         _check_int(self, "input_dim", 1, 4096)
@@ -178,7 +191,7 @@ class AsyncConfig:
 def _check_int(cfg: AsyncConfig, name: str, low: int, high: int,
                hint: str = "", none_ok: bool = False) -> None:
     value = getattr(cfg, name)
-    is_int = isinstance(value, int) and not isinstance(value, bool)
+    is_int = isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if not is_int or not low <= value <= high:
         allowed = f"an integer in [{low}, {high}]"
         if none_ok:
@@ -191,7 +204,7 @@ def _check_int(cfg: AsyncConfig, name: str, low: int, high: int,
 def _check_float(cfg: AsyncConfig, name: str, low: float, high: float,
                  low_open: bool = False) -> None:
     value = getattr(cfg, name)
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
     ok = is_number and math.isfinite(value) and value <= high and (
         value > low if low_open else value >= low)
     if not ok:

@@ -26,6 +26,7 @@ from torch.utils.data import Dataset
 
 from . import seeding
 from .config import AsyncConfig
+from .memory import check_data_fits
 
 
 class AsyncDataset(Dataset):
@@ -238,6 +239,7 @@ def make_federated_data(config: AsyncConfig, dirichlet_alpha: Optional[float] = 
     ``dirichlet_alpha`` overrides ``config.dirichlet_alpha`` when given.
     """
     alpha = dirichlet_alpha if dirichlet_alpha is not None else config.dirichlet_alpha
+    check_data_fits(config)
     if config.dataset == "digits":
         pool, test = load_digits_split(config.seed)
     else:

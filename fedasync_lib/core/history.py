@@ -28,11 +28,20 @@ class History:
         An update that a buffer holds back gets its weight when the buffer
         is applied, at the latest when the run ends.
     evals: one dict at the start and every ``eval_every`` updates:
-        ``update`` (updates handled so far), ``time``, ``version``,
-        ``accuracy`` and ``loss`` on the held-out test set.
+        ``update`` (updates handled so far), ``time``, ``work`` (client-seconds
+        of training so far, jobs still running included), ``version``,
+        ``accuracy`` and ``loss`` on the held-out test set, and
+        ``train_loss``, the server model's mean loss over every client's
+        training samples (the objective the convergence theorems bound).
     final_accuracy: test accuracy of the final model (nan if it diverged).
     client_latency: each client's typical job time in virtual seconds.
-    diverged: True when the run stopped because the model became non-finite.
+    diverged: True when the run stopped because it diverged; ``divergence``
+        says why (:func:`fedasync_lib.core.server.divergence`: a loss that is
+        not finite, or more than 10^6 times the starting test loss).
+    held_back: arrival indices of updates that a buffer (FedBuff, FedAvg's
+        round) still held when a diverged run stopped: never applied, and not
+        rejected either (empty when the run finished: the last buffer is
+        applied).
     unfinished: jobs still training, or waiting for the server, when the run
         ended, as dicts with ``client_id``, ``start_time`` and ``arrival_time``
         (virtual clock: when they would have arrived; wall clock: when they
@@ -49,6 +58,8 @@ class History:
     final_accuracy: float = float("nan")
     client_latency: List[float] = field(default_factory=list)
     diverged: bool = False
+    divergence: Optional[str] = None
+    held_back: List[int] = field(default_factory=list)
     unfinished: List[Dict[str, Any]] = field(default_factory=list)
     incidents: List[Dict[str, Any]] = field(default_factory=list)
     clock: str = "virtual"
@@ -78,7 +89,9 @@ class History:
 
     @property
     def num_rejected(self) -> int:
-        return len(self.updates) - self.num_applied
+        """Updates the policy turned away (a staleness bound); not those a buffer still
+        held when a diverged run stopped (``held_back``)."""
+        return len(self.updates) - self.num_applied - len(self.held_back)
 
     @property
     def virtual_time(self) -> float:
@@ -130,8 +143,10 @@ class History:
             "tail_accuracy": self.tail_accuracy(),
             "updates_applied": self.num_applied,
             "updates_rejected": self.num_rejected,
+            "updates_held_back": len(self.held_back),
             "mean_staleness": float(s.mean()),
             "max_staleness": int(s.max()),
             "virtual_time": self.virtual_time,
             "diverged": self.diverged,
+            "divergence": self.divergence,
         }

@@ -24,7 +24,7 @@ FLSim's aggregator with an end-of-run flush.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, Sequence
+from typing import Dict, FrozenSet, List, Sequence
 
 from .config import AsyncConfig
 from .model import State
@@ -83,3 +83,7 @@ class Policy:
     def flush(self, server: ServerModel, time: float) -> Dict[int, float]:
         """At the end of a run: apply what is still kept back; same return as ``receive``."""
         return {}
+
+    def held(self) -> List[int]:
+        """Arrival indices of the updates kept back for a later step, not applied yet."""
+        return []

@@ -32,8 +32,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import numbers
 from typing import Dict, List, Optional
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -43,20 +45,56 @@ from .config import AsyncConfig
 from .data import AsyncDataset
 from .driver import Driver, Failure
 from .history import History
+from .memory import check_training_fits
 from .model import AsyncModel, Loss, State, evaluate
 from .policy import Policy, ServerModel
 from .scheduling import Scheduler
+from .threads import one_thread
 from .training import LocalJob, local_trainer
 from .update import Update
 
 
-def diverged(train_loss: float, evaluation: Optional[Dict[str, float]] = None) -> bool:
-    """The one divergence rule: a client's loss, or the server model's test accuracy or
-    loss, is not a finite number (a non-finite model has nan accuracy)."""
-    if not math.isfinite(train_loss):
-        return True
-    return evaluation is not None and not (math.isfinite(evaluation["accuracy"])
-                                           and math.isfinite(evaluation["loss"]))
+#: A run has diverged when a loss passes this many times its start (see :func:`divergence`).
+DIVERGENCE_FACTOR = 1e6
+
+
+def divergence(client_loss: float, evaluation: Optional[Dict[str, float]],
+               start_loss: float) -> Optional[str]:
+    """The one divergence rule: why the run has diverged, or ``None`` if it has not.
+
+    A run has diverged when a client's loss on its own data after training, or
+    the server model's test loss, is not a finite number, or is more than
+    ``DIVERGENCE_FACTOR`` (10^6) times the test loss at the start (taken as at
+    least 1). Why 10^6: cross-entropy is at least the margin by which a wrong
+    class's score beats the true one's, so a loss of L means scores of size L.
+    A float32 number carries 24 bits (one part in 1.7e7): once the scores, and
+    the weights that make them, are millions of times their start, SGD steps of
+    ordinary size no longer register against them, and the run cannot come
+    back. ``python benchmarks/divergence_threshold.py`` measures it on the
+    lesson's settings: every run whose loss peaked below about 10^5 times its
+    start ended well above chance accuracy, and every run that passed 10^7 ended
+    near chance. A diverged run stops at once: its ``final_accuracy`` is nan.
+    """
+    limit = DIVERGENCE_FACTOR * max(start_loss, 1.0)
+    if not math.isfinite(client_loss):
+        return "a client's training loss is not a finite number"
+    if client_loss > limit:
+        return (f"a client's training loss reached {client_loss:.3g}, more than 10^6 times "
+                f"the starting test loss ({start_loss:.3g})")
+    if evaluation is None:
+        return None
+    if not (math.isfinite(evaluation["accuracy"]) and math.isfinite(evaluation["loss"])):
+        return "the server model is not finite"
+    if evaluation["loss"] > limit:
+        return (f"the test loss reached {evaluation['loss']:.3g}, more than 10^6 times its "
+                f"start ({start_loss:.3g})")
+    return None
+
+
+def diverged(train_loss: float, evaluation: Optional[Dict[str, float]] = None,
+             start_loss: float = 1.0) -> bool:
+    """True when :func:`divergence` gives a reason."""
+    return divergence(train_loss, evaluation, start_loss) is not None
 
 
 def check_model_output(model: nn.Module, test_data: AsyncDataset, config: AsyncConfig) -> None:
@@ -105,6 +143,8 @@ class AsyncServer:
                              f"num_clients={config.num_clients}")
         check_model_output(model, test_data, config)
         check_labels([c.dataset for c in clients], test_data, config)
+        check_training_fits(config, sum(v.numel() for v in model.state_dict().values()),
+                            int(test_data.x[0].numel()), max(len(c.dataset) for c in clients))
         if policy is None:  # the tutorial's default algorithm
             from ..algorithms.fedasync import FedAsync
             policy = FedAsync(config)
@@ -134,9 +174,29 @@ class AsyncServer:
                                   self.module, self.loss)
         return {"accuracy": accuracy, "loss": loss}
 
+    def train_loss(self) -> float:
+        """Mean loss of the server model over every client's training samples: the
+        objective F(x) that the convergence theorems bound (notebook 7)."""
+        samples = self.local_training.samples
+        total, n, chunk = 0.0, len(samples.y), 65_536
+        for i in range(0, n, chunk):
+            _, mean = evaluate(self.model.state, samples.x[i: i + chunk], samples.y[i: i + chunk],
+                               self.module, self.loss)
+            total += mean * len(samples.y[i: i + chunk])
+        return total / n
+
     # --- the event loop ---------------------------------------------------------
     def train(self, driver: Optional[Driver] = None) -> History:
-        """Run until ``config.num_updates`` updates were handled, or the model diverged."""
+        """Run until ``config.num_updates`` updates were handled, or the model diverged.
+
+        The simulator's arithmetic runs on one intra-op thread
+        (:func:`~fedasync_lib.core.threads.one_thread`), so that a run's numbers do not
+        depend on how many cores the machine has or how busy they are.
+        """
+        with one_thread():
+            return self._train(driver)
+
+    def _train(self, driver: Optional[Driver]) -> History:
         if driver is None:
             from .virtual_clock import VirtualClock
             driver = VirtualClock()
@@ -148,16 +208,19 @@ class AsyncServer:
         idle = list(range(cfg.num_clients))  # kept sorted, so choices are reproducible
         alive = set(idle)
         delivered = [0] * cfg.num_clients
-        in_flight: Dict[int, LocalJob] = {}
+        in_flight: Dict[int, LocalJob] = {}  # training
+        waiting: Dict[int, LocalJob] = {}  # arrived, waiting for the server (apply_time > 0)
         job_ids = itertools.count()
         work = 0.0  # client-seconds of the jobs that have arrived (running ones are added at each evaluation)
         handled = 0
         busy_until = 0.0  # the server applies one update at a time, each taking apply_time
+        start_loss = math.nan  # the test loss at the start: the divergence rule's yardstick
 
         def start_jobs() -> None:
+            # A job waiting for the server can still arrive stale, so the policy sees it too.
             while (idle and len(in_flight) < cfg.concurrency
-                   and policy.may_start(model, list(in_flight.values()), handled)):
-                client = self.clients[self.scheduler.pick_client(idle, latency, delivered, gen)]
+                   and policy.may_start(model, [*in_flight.values(), *waiting.values()], handled)):
+                client = self.clients[self._pick_client(idle, latency, delivered, gen)]
                 del idle[bisect.bisect_left(idle, client.client_id)]  # idle is sorted
                 job = LocalJob(next(job_ids), client.client_id, model.version, model.state,
                                start_time=driver.now())
@@ -170,7 +233,8 @@ class AsyncServer:
             now = driver.now()  # client computation so far: finished jobs, plus the running ones up to now
             spent = work + sum(max(0.0, now - job.start_time) for job in in_flight.values())
             history.evals.append({"update": handled, "time": now, "work": spent,
-                                  "version": model.version, **evaluation})
+                                  "version": model.version, **evaluation,
+                                  "train_loss": self.train_loss()})
             return evaluation
 
         def handle(job: LocalJob) -> float:
@@ -188,32 +252,34 @@ class AsyncServer:
                                   staleness=staleness, alpha=weights.pop(index, 0.0),
                                   train_loss=loss)
             history.set_weights(weights)  # earlier updates a buffered step has just applied
+            bisect.insort(idle, job.client_id)  # the client may be handed the model again
             return loss
 
         try:
             start_jobs()
-            record_eval()
-            while handled < cfg.num_updates and not history.diverged:
-                if len(self.scheduler) and driver.now() >= busy_until:
-                    loss = handle(self.scheduler.pop_update())
+            start_loss = record_eval()["loss"]
+            while handled < cfg.num_updates and history.divergence is None:
+                if waiting and driver.now() >= busy_until:
+                    loss = handle(self._pop_update(waiting))
                     handled += 1
                     busy_until = driver.time_after(cfg.apply_time)
                     driver.after_update(handled)
                     finished = handled == cfg.num_updates
-                    if finished and not diverged(loss):
+                    if finished and divergence(loss, None, start_loss) is None:
                         history.set_weights(policy.flush(model, driver.now()))
                     evaluation = None
-                    if finished or handled % cfg.eval_every == 0 or diverged(loss):
+                    if (finished or handled % cfg.eval_every == 0
+                            or divergence(loss, None, start_loss) is not None):
                         evaluation = record_eval()
-                    history.diverged = diverged(loss, evaluation)
+                    history.divergence = divergence(loss, evaluation, start_loss)
                     start_jobs()
                     continue
-                if not in_flight and not len(self.scheduler):
+                if not in_flight and not waiting:
                     raise RuntimeError(
                         f"no client may start a job: the {policy.name} policy's may_start refused "
                         f"every idle client while none is training (server version "
                         f"{model.version}, {handled} of {cfg.num_updates} updates handled)")
-                event = driver.next_event(busy_until if len(self.scheduler) else None)
+                event = driver.next_event(busy_until if waiting else None)
                 if event is None:
                     continue  # the server became free
                 job = event.job
@@ -226,22 +292,38 @@ class AsyncServer:
                         raise RuntimeError(f"every client's training failed; the last error: "
                                            f"{event.error}")
                 else:
-                    bisect.insort(idle, job.client_id)
                     delivered[job.client_id] += 1
                     work += job.arrival_time - job.start_time
+                    waiting[job.job_id] = job
                     self.scheduler.push_update(job, job.arrival_time, job.base_version)
-                    if len(self.scheduler) and driver.now() >= busy_until:
+                    if driver.now() >= busy_until:
                         continue  # the server takes it up before anyone is handed the model
                 start_jobs()
         finally:
             stopped = driver.close()  # also when the run fails: nothing is left running
 
-        waiting = []
-        while len(self.scheduler):
-            waiting.append(self.scheduler.pop_update())
-        for job in sorted([*stopped, *waiting], key=lambda j: (j.arrival_time, j.job_id)):
+        history.diverged = history.divergence is not None
+        history.held_back = policy.held()  # kept in a buffer when a diverged run stopped
+        for job in sorted([*stopped, *waiting.values()], key=lambda j: (j.arrival_time, j.job_id)):
             history.unfinished.append({"client_id": job.client_id, "start_time": job.start_time,
                                        "arrival_time": job.arrival_time})
         history.final_accuracy = (float("nan") if history.diverged
                                   else history.evals[-1]["accuracy"])
         return history
+
+    # --- the scheduler's answers, checked -------------------------------------------
+    def _pick_client(self, idle: List[int], latency: List[float], delivered: List[int],
+                     gen) -> int:
+        choice = self.scheduler.pick_client(list(idle), latency, list(delivered), gen)
+        if (isinstance(choice, numbers.Integral) and not isinstance(choice, (bool, np.bool_))
+                and int(choice) in idle):
+            return int(choice)
+        raise ValueError(f"scheduler.pick_client returned {choice!r}: expected one of the idle "
+                         f"clients {idle} (an int)")
+
+    def _pop_update(self, waiting: Dict[int, LocalJob]) -> LocalJob:
+        job = self.scheduler.pop_update()
+        if isinstance(job, LocalJob) and waiting.get(job.job_id) is job:
+            return waiting.pop(job.job_id)
+        raise ValueError(f"scheduler.pop_update returned {job!r}: expected one of the "
+                         f"{len(waiting)} jobs pushed with push_update and not popped yet")

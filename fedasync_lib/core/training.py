@@ -155,9 +155,11 @@ class JobSteps:
                config: AsyncConfig) -> "JobSteps":
         """Draw each job's schedule (its own shuffle stream), gather its minibatches
         and its client's samples."""
-        B = config.batch_size
         clients = np.array([j.client_id for j in jobs])
         sizes, starts = samples.sizes[clients], samples.starts[clients]
+        # A minibatch larger than the largest client's data is that client's whole data:
+        # the same steps, without padding rows that would only cost memory and time.
+        B = min(config.batch_size, int(sizes.max()))
         schedules = [
             minibatch_schedule(int(n), B, config.local_epochs,
                                seeding.rng(config.seed, "local-shuffle", j.job_id))

@@ -70,7 +70,7 @@ class MLPTrainer(LocalTrainer):
     def _sgd(self, jobs: List[LocalJob], steps: JobSteps) -> List[Tuple[State, float]]:
         cfg = self.config
         lr, C = cfg.learning_rate, cfg.num_classes
-        K, B, D = len(jobs), cfg.batch_size, steps.x.shape[-1]
+        K, B, D = len(jobs), steps.x.shape[2], steps.x.shape[-1]
         H = jobs[0].base_state[B1].shape[0]
 
         # The data of every step: inputs with a column of ones; sample weights (1/b,

@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import numbers
 import time
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -102,11 +103,20 @@ def _connect(stack: ExitStack, scheduler_address: Optional[str], client: Any, n_
     if client is not None:
         return client
     if scheduler_address is not None:
+        _probe_scheduler(scheduler_address, connect_timeout)
         try:
             return stack.enter_context(Client(scheduler_address, timeout=f"{connect_timeout}s"))
         except (OSError, TimeoutError) as err:
             raise RuntimeError(f"scheduler_address={scheduler_address!r} cannot be reached within "
                                f"{connect_timeout:g} s: {err}") from None
+    unguarded = unguarded_call_in_main_script()
+    if unguarded is not None:
+        path, line = unguarded
+        raise RuntimeError(
+            f"{path}, line {line}, starts a local Dask cluster from the top level of the script, "
+            "outside an `if __name__ == \"__main__\":` block. Each of the cluster's worker "
+            "processes is a new Python that imports your script again, and would start a "
+            "cluster of its own; put the code that calls deploy.run under that `if`")
     stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": 0}))
     # Dask's own log lines about dead workers would repeat what History.incidents records.
     # dashboard_address=None would still bind the default port 8787: use a random one.
@@ -114,6 +124,107 @@ def _connect(stack: ExitStack, scheduler_address: Optional[str], client: Any, n_
                                                processes=True, dashboard_address="127.0.0.1:0",
                                                silence_logs=logging.CRITICAL))
     return stack.enter_context(Client(cluster))
+
+
+def check_address(address: str) -> None:
+    """Raise ``ValueError`` unless ``address`` reads as a Dask scheduler address, PROTOCOL://HOST:PORT."""
+    from distributed.comm import parse_address, parse_host_port
+
+    example = "expected PROTOCOL://HOST:PORT, for example 'tcp://10.0.0.5:8786'"
+    if not isinstance(address, str) or "://" not in address:
+        raise ValueError(f"scheduler_address={address!r} is invalid: {example}")
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in ("tcp", "tls"):
+            raise ValueError(f"protocol {scheme!r}")
+        host, port = parse_host_port(location)
+        if not host or not 0 < int(port) < 65536:
+            raise ValueError("host or port")
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"scheduler_address={address!r} is invalid ({err}): {example}, "
+                         "with protocol tcp or tls") from None
+
+
+def _probe_scheduler(address: str, timeout: float) -> None:
+    """Ask whatever listens at ``address`` who it is, within ``timeout`` seconds; raise
+    ``RuntimeError`` unless a Dask scheduler answers. (Dask's own client, pointed at
+    another kind of server, can wait for ever or read a garbage message length and
+    try to allocate exabytes.)"""
+    import asyncio
+    import concurrent.futures
+    import socket
+
+    from distributed.comm import connect, parse_address, parse_host_port
+
+    host, port = parse_host_port(parse_address(address)[1])
+    try:  # first, is anything listening at all?
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as err:
+        raise RuntimeError(f"scheduler_address={address!r} cannot be reached within {timeout:g} "
+                           f"s: {err}") from None
+
+    async def identity() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await asyncio.wait_for(comm.read(), timeout)
+        finally:
+            comm.abort()
+
+    def ask() -> Any:  # its own event loop, also when the caller runs one (Jupyter)
+        return asyncio.run(identity())
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            reply = pool.submit(ask).result(3 * timeout + 5)
+        except BaseException as err:  # no answer, or a garbage one (MemoryError, ...)
+            reply = err
+    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
+        raise RuntimeError(f"scheduler_address={address!r} answers, but not as a Dask scheduler "
+                           "does: is something else listening on that port? Start one with "
+                           "`dask scheduler` and give its address")
+
+
+def unguarded_call_in_main_script() -> Optional[Tuple[str, int]]:
+    """``(script, line)`` when the running Python script executes this call from its top
+    level outside an ``if __name__ == "__main__":`` block; None otherwise (a guarded call,
+    a notebook, ``python -c``, an interactive session)."""
+    import ast
+    import sys
+
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path or not str(path).endswith(".py"):
+        return None
+    frame = sys._getframe()
+    while frame is not None and not (frame.f_globals is main.__dict__
+                                     and frame.f_code.co_name == "<module>"):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as source:
+            tree = ast.parse(source.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if node.lineno <= line <= (node.end_lineno or node.lineno):
+            return None if _is_main_guard(node) else (str(path), line)
+    return None
+
+
+def _is_main_guard(node: Any) -> bool:
+    """Is ``node`` the statement ``if __name__ == "__main__":`` (either way round)?"""
+    import ast
+
+    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq)):
+        return False
+    sides = [node.test.left, *node.test.comparators]
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    values = {s.value for s in sides if isinstance(s, ast.Constant)}
+    return names == {"__name__"} and values == {"__main__"}
 
 
 def _wait_for_workers(client, connect_timeout: float) -> None:
@@ -159,10 +270,18 @@ class DaskDriver(Driver):
                  n_workers: int = 2, time_scale: float = 0.05, connect_timeout: float = 30.0,
                  progress: bool = True, faulty_clients: Iterable[int] = (),
                  on_update: Optional[Callable[[int, Any], None]] = None):
-        if not (math.isfinite(time_scale) and time_scale >= 0):
+        if not (isinstance(time_scale, numbers.Real) and math.isfinite(time_scale)
+                and time_scale >= 0):
             raise ValueError(f"time_scale={time_scale!r} is invalid: expected a number >= 0")
-        if client is None and scheduler_address is None and n_workers < 1:
-            raise ValueError(f"n_workers={n_workers!r} is invalid: expected an integer >= 1")
+        if not (isinstance(connect_timeout, numbers.Real) and math.isfinite(connect_timeout)
+                and connect_timeout > 0):
+            raise ValueError(f"connect_timeout={connect_timeout!r} is invalid: expected a "
+                             "number of seconds > 0")
+        if client is None and scheduler_address is None and not (
+                isinstance(n_workers, numbers.Integral) and 1 <= n_workers <= 256):
+            raise ValueError(f"n_workers={n_workers!r} is invalid: expected an integer in [1, 256]")
+        if scheduler_address is not None:
+            check_address(scheduler_address)
         self.scheduler_address, self.client = scheduler_address, client
         self.n_workers, self.time_scale = n_workers, time_scale
         self.connect_timeout, self.progress = connect_timeout, progress
@@ -283,8 +402,10 @@ def lost_jobs(history: History) -> int:
 
 def summary_lines(history: History) -> List[str]:
     s = history.summary()
+    accuracy = (f"  DIVERGED after {len(history.updates)} updates: {s['divergence']}"
+                if s["diverged"] else f"  final test accuracy   {s['final_accuracy']:.3f}")
     return [
-        f"  final test accuracy   {s['final_accuracy']:.3f}",
+        accuracy,
         f"  updates applied       {s['updates_applied']}",
         f"  updates rejected      {s['updates_rejected']}",
         f"  staleness mean / max  {s['mean_staleness']:.2f} / {s['max_staleness']}",

@@ -1,9 +1,12 @@
 """Automatic feedback for the four exercises.
 
 ``check_exercise_N(...)`` runs the learner's code on small cases whose right
-answers are known, prints what is wrong in plain words (or that all checks
-passed), and returns True only when everything passed. A function that still
-raises ``NotImplementedError`` is reported as not written yet.
+answers are known, then in a short real run, prints what is wrong in plain
+words (or that all checks passed), and returns a :class:`~.feedback.Verdict`
+that is true only when everything passed. A function that still raises
+``NotImplementedError`` is reported as not written yet. Nothing the learner's
+code does (an exception, a wrong type, an endless loop) makes a checker raise:
+see :mod:`.feedback`.
 
 :func:`pick` then chooses what the experiments use: the learner's code once
 it passes, the library's reference implementation until then.
@@ -12,134 +15,24 @@ it passes, the library's reference implementation until then.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from ..algorithms.aggregator import MixingContext
+from ..algorithms.hook_results import Untouched
 from ..core.config import AsyncConfig
 from ..core.update import Update
+from .feedback import Feedback, Rejected, Verdict, pick, state_problem  # noqa: F401 (pick, Verdict: public)
+
+# Kept for code that imported them from here.
+_Feedback, _Rejected = Feedback, Rejected
 
 
-class _Rejected(Exception):
-    """The learner's function gave something the checks cannot use (already reported)."""
-
-
-class Verdict:
-    """What a checker found. True only when every function passed;
-    ``verdict["accept"]`` is one function's result (None: not written yet)."""
-
-    def __init__(self, results: Dict[str, Optional[bool]]):
-        self.results = results
-
-    def __bool__(self) -> bool:
-        return all(r is True for r in self.results.values())
-
-    def __getitem__(self, name: str) -> bool:
-        return self.results[name] is True
-
-    def __repr__(self) -> str:
-        return f"Verdict({self.results})"
-
-
-def _type_problem(result: Any, returns: str) -> Optional[str]:
-    """Why ``result`` is not a ``returns`` ("bool", "number", "int", "state"), or None if it is."""
-    if result is None:
-        return "returned None: did you forget `return`?"
-    if returns in ("bool", "number", "int") and torch.is_tensor(result):
-        convert = {"bool": "bool(...)", "int": "int(...)"}.get(returns, "float(...) or .item()")
-        return (f"returned a tensor ({result!r}), not a plain Python value: convert it with "
-                f"{convert}.")
-    if returns == "bool" and not isinstance(result, (bool, np.bool_)):
-        return f"returned {result!r} ({type(result).__name__}): return True or False."
-    if returns == "number" and (isinstance(result, bool)
-                                or not isinstance(result, (int, float, np.integer, np.floating))):
-        return f"returned {result!r} ({type(result).__name__}): return a number."
-    if returns == "int" and (isinstance(result, bool) or not isinstance(result, (int, np.integer))):
-        return f"returned {result!r} ({type(result).__name__}): return a whole number (an int)."
-    if returns == "state" and not (isinstance(result, dict)
-                                   and all(torch.is_tensor(v) for v in result.values())):
-        return (f"returned {type(result).__name__}, not a state dict like its input "
-                "(a dict of tensors).")
-    return None
-
-
-class _Feedback:
-    """Collects the problems found by one checker, function by function, and prints them."""
-
-    def __init__(self, label: str, fallback: bool = True):
-        self.label = label  # how the learner's notebook names the exercise, e.g. "Exercise E1"
-        self.fallback = fallback  # do experiments below fall back on a reference implementation?
-        self.problems: List[str] = []
-        self.checks = 0
-        self.results: Dict[str, Optional[bool]] = {}
-
-    def expect(self, ok: bool, problem: str) -> bool:
-        self.checks += 1
-        if not ok:
-            self.problems.append(problem)
-        return ok
-
-    def call(self, fn: Callable, *args: Any, what: str, returns: Optional[str] = None,
-             hint: str = "") -> Any:
-        """Call the learner's code. An exception, a None or a value of the wrong type is
-        reported once and ends the checks of that function (``_Rejected``)."""
-        try:
-            result = fn(*args)
-        except NotImplementedError:
-            raise
-        except Exception as err:  # the learner's code may fail in any way
-            self.expect(False, f"{what} raised {type(err).__name__}: {err}."
-                        + (f" {hint}" if hint else ""))
-            raise _Rejected from None
-        problem = _type_problem(result, returns) if returns else None
-        if problem:
-            self.expect(False, f"{what} {problem}")
-            raise _Rejected
-        return result
-
-    def part(self, name: str, checks: Callable[[], None]) -> None:
-        """Run the checks of one function on their own: a stub, or a failure, in one
-        function does not hide the verdict on another."""
-        before = len(self.problems)
-        try:
-            checks()
-        except NotImplementedError:
-            self.results[name] = None
-            return
-        except _Rejected:
-            pass
-        self.results[name] = len(self.problems) == before
-
-    def report(self) -> Verdict:
-        verdict = Verdict(self.results)
-        unwritten = [n for n, r in self.results.items() if r is None]
-        if len(unwritten) == len(self.results):
-            then = (" The experiments below use the library's reference implementation until "
-                    "it passes." if self.fallback else
-                    " Replace each ... with your code, then run this cell again.")
-            print(f"{self.label}: not written yet (your code raises NotImplementedError).{then}")
-            return verdict
-        if self.problems:
-            print(f"{self.label}: {len(self.problems)} of {self.checks} checks failed.")
-            for p in dict.fromkeys(self.problems):  # each message once, in order
-                print(f"  - {p}")
-        else:
-            written = [n for n in self.results if self.results[n]]
-            what = f"{', '.join(written)}: " if unwritten else ""
-            print(f"{self.label}: {what}all {self.checks} checks passed.")
-        for name in unwritten:
-            print(f"  - {name} is not written yet (it raises NotImplementedError); the "
-                  f"experiments use the reference {name} until it passes.")
-        return verdict
-
-
-def pick(learner: Any, reference: Any, passed: bool, name: str = "") -> Any:
-    """The learner's implementation if it passed its checks, else the reference."""
-    label = f" {name}" if name else ""
-    print(f"Using {'your' if passed else 'the reference'}{label} implementation.")
-    return learner if passed else reference
+def _short(config: AsyncConfig, updates: int) -> AsyncConfig:
+    """``config`` cut to ``updates`` updates: the promise runs of the checkers."""
+    return config.replace(num_updates=updates, eval_every=updates)
 
 
 # --- Exercise 1: bounded staleness ----------------------------------------------------------
@@ -162,6 +55,9 @@ def check_exercise_1(accept: Callable, may_start: Callable) -> Verdict:
         for args, right, message in cases:
             got = fb.call(accept, *args, what=f"accept{args}", returns="bool", hint=message)
             fb.expect(bool(got) == right, message)
+        bound = 3
+        fb.promise("accept", lambda: _bounded_run("drop", bound, accept=accept),
+                   lambda h: _within_bound(fb, h, bound, "accept", dropped=True))
 
     def check_may_start() -> None:
         cases = [
@@ -189,10 +85,35 @@ def check_exercise_1(accept: Callable, may_start: Callable) -> Verdict:
         for args, right, message in cases:
             got = fb.call(may_start, *args, what=f"may_start{args}", returns="bool", hint=message)
             fb.expect(bool(got) == right, message)
+        bound = 3
+        fb.promise("may_start", lambda: _bounded_run("wait", bound, may_start=may_start),
+                   lambda h: _within_bound(fb, h, bound, "may_start", dropped=False))
 
     fb.part("accept", check_accept)
     fb.part("may_start", check_may_start)
     return fb.report()
+
+
+def _bounded_run(policy: str, bound: int, **hook: Callable):
+    """A short run of the lesson's experiment under ``policy`` with the learner's hook."""
+    from ..runner import run
+    from .lesson import LESSON, federated_data
+
+    cfg = _short(LESSON.replace(staleness_policy=policy, max_staleness=bound), 60)
+    return run(cfg, "fedasync", federated_data(cfg), **hook)
+
+
+def _within_bound(fb: Feedback, h: Any, bound: int, name: str, dropped: bool) -> None:
+    """In the run ``h``, no applied update is staler than ``bound`` (and, when dropping,
+    every rejected one is)."""
+    staleness, alpha = h.column("staleness"), h.column("alpha")
+    too_stale = int(((staleness > bound) & (alpha > 0)).sum())
+    fb.expect(too_stale == 0, f"in a short run with your {name} and max_staleness={bound}, "
+                              f"{too_stale} applied updates were staler than the bound.")
+    if dropped:
+        wasted = int(((staleness <= bound) & (alpha == 0)).sum())
+        fb.expect(wasted == 0, f"in a short run with your accept and max_staleness={bound}, "
+                               f"{wasted} updates within the bound were dropped.")
 
 
 # --- Exercise 2: priority scheduling ----------------------------------------------------------
@@ -203,6 +124,13 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
     choice each on their own."""
     fb = _Feedback("Exercise E2")
     arrivals = [("a", 1.0, 5), ("z", 2.0, 9), ("c", 3.0, 7), ("b", 3.5, 9)]
+    name = getattr(scheduler_class, "__name__", "scheduler_class")
+
+    def make(update_order: str, client_order: str) -> Any:
+        return fb.call(scheduler_class, update_order, client_order, returns="value",
+                       what=f"{name}({update_order!r}, {client_order!r})",
+                       hint=f"The server creates it as {name}(update_order, client_order): its "
+                            "__init__ must take those two arguments.")
 
     def check_queue() -> None:
         for order, right, wrong_hint in [
@@ -210,12 +138,13 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
             ("freshest", ["z", "b", "c", "a"], "the update computed from the newest version first "
                                               "(highest base_version), ties in arrival order"),
         ]:
-            sched = scheduler_class(order, "random")
+            sched = make(order, "random")
             for job, t, base in arrivals:
-                fb.call(sched.push_update, job, t, base, what=f"push_update({job!r}, {t}, {base})")
-            length = fb.call(len, sched, what="len(scheduler)")
+                fb.call(lambda: sched.push_update(job, t, base),
+                        what=f"push_update({job!r}, {t}, {base})")
+            length = fb.call(lambda: len(sched), what="len(scheduler)")
             fb.expect(length == 4, f"after 4 push_update calls len(scheduler) should be 4, got {length}.")
-            got = [fb.call(sched.pop_update, what="pop_update()", returns="value")
+            got = [fb.call(lambda: sched.pop_update(), what="pop_update()", returns="value")
                    for _ in range(4)]
             if got != right:
                 if order == "freshest" and got == ["a", "z", "c", "b"]:
@@ -245,13 +174,13 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
             ("fewest", [0, 2, 3], 2, "client_order='fewest' should pick client 2: it delivered the "
                                      "fewest updates (1) among the idle clients [0, 2, 3]."),
         ]:
-            sched = scheduler_class("arrival", order)
-            got = fb.call(sched.pick_client, idle, latency, delivered, gen,
+            sched = make("arrival", order)
+            got = fb.call(lambda: sched.pick_client(list(idle), latency, delivered, gen),
                           what=f"pick_client with client_order={order!r}", returns="int")
             fb.expect(got == right, message + f" Yours picked {got}.")
-        sched = scheduler_class("arrival", "random")
-        picks = [fb.call(sched.pick_client, [0, 2, 3], latency, delivered, gen,
-                         what="pick_client with client_order='random'", returns="int")
+        sched = make("arrival", "random")
+        picks = [int(fb.call(lambda: sched.pick_client([0, 2, 3], latency, delivered, gen),
+                             what="pick_client with client_order='random'", returns="int"))
                  for _ in range(300)]
         counts = {c: picks.count(c) for c in (0, 2, 3)}
         fb.expect(set(picks) <= {0, 2, 3}, "client_order='random' picked a client that is not idle.")
@@ -259,8 +188,33 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
                   f"client_order='random' should pick each idle client about equally often "
                   f"using the generator `gen`; over 300 picks from [0, 2, 3] yours gave {counts}.")
 
+    def check_runs() -> None:
+        from ..runner import server_for
+        from .experiments import SCHEDULING, speed_skewed_digits
+
+        cfg = _short(SCHEDULING, 80)
+
+        def clients_chosen(update_order: str, client_order: str):
+            server = server_for(cfg, "fedasync", speed_skewed_digits(SCHEDULING),
+                                scheduler=scheduler_class(update_order, client_order))
+            return [u["client_id"] for u in server.train().updates]
+
+        for update_order, client_order in (("freshest", "fewest"), ("arrival", "random")):
+            box = {}
+            fb.promise(f"scheduler ({update_order!r}, {client_order!r})",
+                       lambda: box.setdefault("first", clients_chosen(update_order, client_order)))
+            fb.promise(f"scheduler ({update_order!r}, {client_order!r})",
+                       lambda: box.setdefault("second", clients_chosen(update_order, client_order)))
+            fb.expect(box["first"] == box["second"],
+                      f"two runs with the same seed and your scheduler ({update_order!r}, "
+                      f"{client_order!r}) chose different clients: draw random numbers only "
+                      "from the generator `gen` that pick_client is given, so that a run "
+                      "repeats.")
+
     fb.part("the update queue (push_update, pop_update, len)", check_queue)
     fb.part("pick_client", check_clients)
+    if all(fb.results.values()):  # the experiment uses the scheduler only when both parts pass
+        fb.part("the scheduler in a run", check_runs)
     return fb.report()
 
 
@@ -289,9 +243,16 @@ def check_exercise_3(rule: Callable[[MixingContext], float]) -> Verdict:
         grid = {}
         for t in stalenesses:
             for d in distances:
-                got = fb.call(rule, example_context(t, d, alpha), returns="number",
+                ctx = example_context(t, d, alpha)
+                untouched = Untouched("your rule", {"ctx.server_state": ctx.server_state,
+                                                    "ctx.update.state_dict": ctx.update.state_dict})
+                got = fb.call(rule, ctx, returns="number",
                               what=f"your rule at staleness {t}, distance {d}")
-                ok = math.isfinite(got) and 0.0 <= got <= alpha + 1e-12
+                try:
+                    untouched.check()
+                except ValueError as err:
+                    fb.fail(f"{err}.")
+                ok = 0.0 <= got <= alpha + 1e-12
                 if not fb.expect(ok, f"alpha_t must be a number between 0 and mixing_alpha "
                                      f"({alpha}); at staleness {t} and distance {d} yours "
                                      f"returned {got!r}."):
@@ -321,9 +282,19 @@ def check_exercise_3(rule: Callable[[MixingContext], float]) -> Verdict:
                   "your rate ignores the second signal: an update whose model lies 10x the "
                   "server model's norm away gets as much weight as one right next to it. Use "
                   "fedasync_lib.adaptive.model_distance(ctx.update.state_dict, ctx.server_state).")
+        fb.promise("mixing rule", lambda: _mixing_run(rule))
 
     fb.part("the mixing rule", check_rule)
     return fb.report()
+
+
+def _mixing_run(rule: Callable):
+    """A short run of the lesson's experiment with the learner's mixing rule."""
+    from ..runner import run
+    from .lesson import LESSON, federated_data
+
+    cfg = _short(LESSON, 60)
+    return run(cfg, "fedasync", federated_data(cfg), mixing_rule=rule)
 
 
 # --- Exercise 4: the FedBuff server step ---------------------------------------------------------
@@ -346,15 +317,16 @@ def check_exercise_4(buffer_step: Callable) -> Verdict:
             ([1.5, 2.75], "no server learning rate", "multiply the mean by server_lr"),
         ]
         out = fb.call(buffer_step, server, buffered, 2.0, what="buffer_step(...)", returns="state")
-        if fb.expect("w" in out, f"buffer_step must return every key of the server state "
-                                 f"('w'); yours has {sorted(out)}."):
-            got = [round(v, 6) for v in out["w"].tolist()]
-            problem = (f"for x = [1, 2], deltas [1, 0] (staleness 0) and [0, 3] (staleness 3) "
-                       f"and server_lr 2, the new state is {right}; yours gave {got}")
-            for result, mistake, fix in mistakes:
-                if got == result:
-                    problem += f": that is what {mistake} gives. Fix: {fix}"
-            fb.expect(got == right, problem + ".")
+        problem = state_problem(out, server, "buffer_step")
+        if problem:
+            fb.fail(problem)
+        got = [round(float(v), 6) for v in out["w"].tolist()]
+        problem = (f"for x = [1, 2], deltas [1, 0] (staleness 0) and [0, 3] (staleness 3) "
+                   f"and server_lr 2, the new state is {right}; yours gave {got}")
+        for result, mistake, fix in mistakes:
+            if got == result:
+                problem += f": that is what {mistake} gives. Fix: {fix}"
+        fb.expect(got == right, problem + ".")
         after = [server["w"]] + [d["w"] for d, _ in buffered]
         fb.expect(all(torch.equal(x, y) for x, y in zip(before, after)),
                   "buffer_step changed its inputs in place: build and return a new state instead.")
@@ -372,17 +344,26 @@ def check_exercise_4(buffer_step: Callable) -> Verdict:
             out = fb.call(buffer_step, state, buffer, lr, what=what, returns="state",
                           hint=f"The state may have any keys (here {sorted(state)}) and the "
                                "buffer any length: loop over both.")
-            if not fb.expect(set(out) == set(state),
-                             f"{what}: the new state must have the same keys as the server "
-                             f"state, {sorted(state)}; yours has {sorted(out)}."):
-                raise _Rejected
-            wrong = [key for key in state if out[key].shape != state[key].shape
-                     or not torch.allclose(out[key], expected[key], atol=1e-5)]
+            problem = state_problem(out, state, what)
+            if problem:
+                fb.fail(problem)
+            wrong = [key for key in state if not torch.allclose(out[key], expected[key], atol=1e-5)]
             fb.expect(not wrong, f"{what} (server_lr {lr}, stalenesses "
                                  f"{[s for _, s in buffer]}): wrong values for {wrong}. "
                                  "The step is x + server_lr * (1/K) * sum_i delta_i / "
                                  "sqrt(1 + staleness_i), for every key, with K the number of "
                                  "buffered updates.")
+        fb.promise("buffer_step", lambda: _fedbuff_run(buffer_step))
 
     fb.part("buffer_step", check_step)
     return fb.report()
+
+
+def _fedbuff_run(step: Callable):
+    """A short FedBuff run of Exercise 4's experiment with the learner's server step."""
+    from ..runner import run
+    from .experiments import SYNC_VS_ASYNC
+    from .lesson import federated_data
+
+    cfg = _short(SYNC_VS_ASYNC.replace(heterogeneity=1.5), 60)
+    return run(cfg, "fedbuff", federated_data(cfg), buffer_step=step)

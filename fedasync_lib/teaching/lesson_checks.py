@@ -26,7 +26,9 @@ from typing import Callable, Dict, List, Sequence
 import torch
 
 from ..algorithms import staleness as staleness_functions
-from .exercises import Verdict, _Feedback, _Rejected
+from .feedback import Feedback as _Feedback
+from .feedback import Rejected as _Rejected
+from .feedback import Verdict, state_problem
 
 Record = Dict[str, float]
 
@@ -41,6 +43,14 @@ def recount_staleness(updates: Sequence[Record], i: int) -> int:
     me = updates[i]
     return sum(1 for other in updates[:i]
                if other["alpha"] > 0 and other["arrival_time"] > me["start_time"])
+
+
+def _counted_at_start(updates: Sequence[Record], i: int) -> int:
+    """The boundary slip of Exercise 1.1: also counting updates that landed exactly at
+    update ``i``'s start (``>=`` for ``>``)."""
+    me = updates[i]
+    return sum(1 for other in updates[:i]
+               if other["alpha"] > 0 and other["arrival_time"] >= me["start_time"])
 
 
 # --- Exercise 1.1: recount the staleness -----------------------------------------------------
@@ -64,31 +74,43 @@ def check_recount(recount: Callable[[Sequence[Record], int], int],
                        "change the model, so it adds no version",
                     0: "you counted nothing: count the earlier updates that were applied after "
                        "this update's client got the model"}
-        got = fb.call(recount, small, 3, what="recount(updates, 3)", returns="int")
+        keys = ("each record has the keys " + ", ".join(repr(k) for k in history_updates[0])
+                if history_updates else "each record has the keys 'start_time', "
+                "'arrival_time' and 'alpha' here")
+        hint = f"({keys}: print(h.updates[0]) shows one.)"
+        got = fb.call(recount, small, 3, what="recount(updates, 3)", returns="int", hint=hint)
         problem = (f"in the hand-made run (updates landing at 2, 3 (rejected), 4 and 10 s; "
                    f"update 3 started at 0 s), update 3 has staleness 2; yours gave {got!r}")
         if got in mistakes:
             problem += f": {mistakes[got]}"
         fb.expect(got == 2, problem + ".")
-        got = fb.call(recount, small, 4, what="recount(updates, 4)", returns="int")
+        got = fb.call(recount, small, 4, what="recount(updates, 4)", returns="int", hint=hint)
         fb.expect(got == 1, f"update 4 started at 9 s, after updates 0 and 2 had landed, so only "
                             f"update 3 (landing at 10 s) counts: staleness 1; yours gave {got!r}. "
                             "Count only updates that arrived after its start_time.")
-        got = fb.call(recount, small, 0, what="recount(updates, 0)", returns="int")
+        got = fb.call(recount, small, 0, what="recount(updates, 0)", returns="int", hint=hint)
         fb.expect(got == 0, f"the first update has no earlier update to count: staleness 0; "
                             f"yours gave {got!r}.")
         if history_updates is not None:
-            wrong = []
+            wrong, yours = [], []
             for i, u in enumerate(history_updates):
                 got = fb.call(recount, history_updates, i, what=f"recount(h.updates, {i})",
-                              returns="int")
+                              returns="int", hint=hint)
+                yours.append(got)
                 if got != u["staleness"]:
                     wrong.append((i, got, u["staleness"]))
             if wrong:
                 i, got, recorded = wrong[0]
-                fb.expect(False, f"on the simulator's run, {len(wrong)} of {len(history_updates)} "
-                                 f"values differ from the recorded staleness, the first at update "
-                                 f"{i} ({got} against {recorded}).")
+                problem = (f"on the simulator's run, {len(wrong)} of {len(history_updates)} values "
+                           f"differ from the recorded staleness, the first at update {i} ({got} "
+                           f"against {recorded})")
+                at_start = [_counted_at_start(history_updates, j) for j in range(len(yours))]
+                if yours == at_start:
+                    problem += (": you also counted the updates that arrived at the very moment "
+                                "the client got the model (>= where > is due). The server takes "
+                                "an arriving update up before it hands out the model, so such an "
+                                "update is already in the model the client started from")
+                fb.expect(False, problem + ".")
             else:
                 fb.expect(True, "")
 
@@ -149,12 +171,11 @@ def check_mix(mix: Callable[[Dict[str, torch.Tensor], Dict[str, torch.Tensor], f
         client = {"w": torch.tensor([10.0, 0.0]), "b": torch.tensor([3.0])}
         before = {k: v.clone() for k, v in {**server, **{"c" + k: v for k, v in client.items()}}.items()}
         out = fb.call(mix, server, client, 0.2, what="mix(server, client, 0.2)", returns="state")
-        if not fb.expect(set(out) == set(server),
-                         f"mix must return one entry per key of the server state "
-                         f"{sorted(server)}; yours has {sorted(out)}."):
-            raise _Rejected
+        problem = state_problem(out, server, "mix")
+        if problem:
+            fb.fail(problem)
         right = {"w": [2.0, 8.0], "b": [1.4]}
-        got = {k: [round(x, 6) for x in out[k].tolist()] for k in out}
+        got = {k: [round(float(x), 6) for x in out[k].tolist()] for k in out}
         problem = (f"with alpha_t = 0.2, server w = [0, 10] and client w = [10, 0], the mixed w is "
                    f"[2, 8]; yours gave {got['w']}")
         if got["w"] == [8.0, 2.0]:
@@ -171,6 +192,9 @@ def check_mix(mix: Callable[[Dict[str, torch.Tensor], Dict[str, torch.Tensor], f
                                    (1.0, client, "the client's model")):
             out = fb.call(mix, server, client, alpha, what=f"mix(server, client, {alpha})",
                           returns="state")
+            problem = state_problem(out, server, f"mix(server, client, {alpha})")
+            if problem:
+                fb.fail(problem)
             fb.expect(all(torch.allclose(out[k], which[k]) for k in server),
                       f"with alpha_t = {alpha:g} the result must be {name} unchanged.")
 
