@@ -70,10 +70,12 @@ def divergence(client_loss: float, evaluation: Optional[Dict[str, float]],
     A float32 number carries 24 bits (one part in 1.7e7): once the scores, and
     the weights that make them, are millions of times their start, SGD steps of
     ordinary size no longer register against them, and the run cannot come
-    back. ``python benchmarks/divergence_threshold.py`` measures it on the
-    lesson's settings: every run whose loss peaked below about 10^5 times its
-    start ended well above chance accuracy, and every run that passed 10^7 ended
-    near chance. A diverged run stops at once: its ``final_accuracy`` is nan.
+    back. ``python benchmarks/divergence_threshold.py`` measures it on three
+    configs over learning rates 0.1 to 10 and alphas 0.05 to 1, with the rule
+    off: of 76 runs that ended with finite numbers, none whose loss passed 10^7
+    times its start came back (their final loss stayed above 10^8 times it, at
+    0.14 to 0.55 accuracy), and none peaked between 10^5 and 10^7. A diverged
+    run stops at once: its ``final_accuracy`` is nan.
     """
     limit = DIVERGENCE_FACTOR * max(start_loss, 1.0)
     if not math.isfinite(client_loss):
