@@ -102,9 +102,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--execute", action="store_true", help="run each student notebook")
     parser.add_argument("--check", action="store_true", help="only compare with the committed ones")
+    parser.add_argument("prefixes", nargs="*", help="only the notebooks whose name starts so")
     args = parser.parse_args(argv)
     stale = []
     for solution_path, student_path, exercise in pairs():
+        if args.prefixes and not any(solution_path.name.startswith(p) for p in args.prefixes):
+            continue
         student = student_version(nbformat.read(solution_path, as_version=4), exercise)
         if args.check:
             committed = nbformat.read(student_path, as_version=4) if student_path.exists() else None

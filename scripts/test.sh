@@ -4,11 +4,14 @@
 # outputs (nbval); and the browser tests, which run every notebook in JupyterLab
 # and the classroom app in Voila, in Debian's Chromium (installed here when
 # missing; screenshots in test-artifacts/screenshots/). A test that hangs fails
-# after 300 s. Extra arguments go to pytest.
+# after 300 s. Two pytest workers share the tests, a whole test module or notebook
+# to each (--dist loadscope keeps a notebook's cells in order on one kernel); pass
+# -n 0 to run everything in this process. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install_chromium.sh
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 exec .venv/bin/python -m pytest tests notebooks --nbval \
-    --nbval-sanitize-with notebooks/sanitize.cfg --timeout=300 -p no:cacheprovider "$@"
+    --nbval-sanitize-with notebooks/sanitize.cfg --timeout=300 -p no:cacheprovider \
+    -n 2 --dist loadscope "$@"
