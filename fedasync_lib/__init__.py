@@ -27,6 +27,8 @@ from .core.model_zoo import DigitsCNN, LogisticRegression
 from .core.server import AsyncServer
 from .core.update import Update
 from .runner import build, run, run_fedasync, run_fedavg, run_fedbuff
+from .seeds import run_seeds
+from .analysis import predicted_staleness
 from .teaching import experiments, exercises, lesson, plots
 
 __version__ = "0.2.0"
@@ -46,5 +48,6 @@ __all__ = [
     "AsyncServer", "DigitsCNN", "FederatedData", "History", "LogisticRegression", "Update",
     "adaptive", "bounded", "build",
     "deploy", "experiments", "exercises", "lesson", "make_federated_data", "plots", "run",
-    "run_fedasync", "run_fedavg", "run_fedbuff", "staleness", "widgets",
+    "predicted_staleness", "run_fedasync", "run_fedavg", "run_fedbuff", "run_seeds", "staleness",
+    "widgets",
 ]

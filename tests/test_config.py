@@ -21,6 +21,7 @@ BAD_VALUES = {
     "seed": [-1, 1.5, None],
     "concurrency": [0, 21, -3],
     "mean_latency": [0.0, -1.0, math.inf],
+    "seconds_per_sample": [-1.0, math.nan, 2000.0],
     "heterogeneity": [-0.1, 5.5, math.nan],
     "jitter": [-0.1, 6.0],
     "mixing": ["fedavg", "", None],

@@ -222,7 +222,7 @@ def test_something_else_at_the_address_is_named(answer):
     address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
     try:
         with pytest.raises(RuntimeError, match="answers, but not as a Dask scheduler does"):
-            deploy.run_fedasync(CFG, scheduler_address=address, connect_timeout=2, progress=False)
+            deploy.run_fedasync(CFG, scheduler_address=address, connect_timeout=1, progress=False)
     finally:
         stop.set()
         thread.join()

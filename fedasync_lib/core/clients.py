@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch.nn as nn
@@ -29,6 +29,28 @@ def draw_mean_latencies(config: AsyncConfig) -> np.ndarray:
     """
     z = seeding.rng(config.seed, "client-speed").standard_normal(config.num_clients)
     return config.mean_latency * np.exp(config.heterogeneity * z)
+
+
+def typical_job_times(config: AsyncConfig, sizes: Sequence[int],
+                      latencies: Optional[np.ndarray] = None) -> np.ndarray:
+    """Each client's typical job time: its speed, times what one job costs it.
+
+        job_i = exp(heterogeneity * z_i) * (mean_latency + seconds_per_sample * local_epochs * n_i)
+
+    The first factor is the client's slowness (:func:`draw_mean_latencies` divided by
+    ``mean_latency``; the median client has 1); the second is a job's cost on the median
+    client: the model going back and forth (``mean_latency``) and the local training, one
+    pass over its ``n_i`` samples per epoch. With ``seconds_per_sample=0`` (the default)
+    a job costs ``mean_latency`` whatever its work, and this is ``draw_mean_latencies``
+    exactly. ``latencies``: given typical times without the training part (e.g. from
+    :class:`~fedasync_lib.core.data.FederatedData`), to which the training part is added
+    at each client's own speed.
+    """
+    base = draw_mean_latencies(config) if latencies is None else np.asarray(latencies, float)
+    if config.seconds_per_sample == 0:
+        return base
+    work = config.seconds_per_sample * config.local_epochs * np.asarray(sizes, dtype=float)
+    return base + (base / config.mean_latency) * work
 
 
 def job_latency(mean_latency: float, jitter: float, gen: np.random.Generator) -> float:
@@ -74,7 +96,7 @@ class AsyncClient:
 
 def make_clients(config: AsyncConfig, datasets: List[AsyncDataset],
                  latencies: Optional[np.ndarray] = None) -> List[AsyncClient]:
-    """One client per dataset, with the given typical job times or ones drawn from ``config``."""
-    if latencies is None:
-        latencies = draw_mean_latencies(config)
-    return [AsyncClient(i, d, config, latencies[i]) for i, d in enumerate(datasets)]
+    """One client per dataset, with typical job times from :func:`typical_job_times`
+    (the given ``latencies``, or ones drawn from ``config``)."""
+    times = typical_job_times(config, [len(d) for d in datasets], latencies)
+    return [AsyncClient(i, d, config, times[i]) for i, d in enumerate(datasets)]

@@ -41,7 +41,15 @@ class AsyncConfig:
 
     Asynchrony (what makes staleness appear):
         concurrency: clients training at the same time (1 = sequential).
-        mean_latency: median virtual seconds one local job takes.
+        mean_latency: the median client's virtual seconds per job when
+            ``seconds_per_sample`` is 0; otherwise the part of a job that does
+            not depend on how much it trains (receiving and sending the model).
+        seconds_per_sample: virtual seconds the median client needs to train
+            on one sample once (0: a job's time does not depend on its work).
+            Client i's typical job time is then
+            ``exp(heterogeneity * z_i) * (mean_latency + seconds_per_sample *
+            local_epochs * n_i)`` for its ``n_i`` samples: more local epochs,
+            or more data, make its jobs longer (the device model of notebook 5).
         heterogeneity: sigma of the log-normal spread of client speeds. Client
             i's typical job time is ``mean_latency * exp(heterogeneity * z_i)``
             with z_i ~ N(0, 1); 0 makes all clients equally fast.
@@ -100,6 +108,7 @@ class AsyncConfig:
     # Asynchrony.
     concurrency: int = 10
     mean_latency: float = 1.0
+    seconds_per_sample: float = 0.0
     heterogeneity: float = 0.75
     jitter: float = 0.2
     staleness_policy: str = "drop"
@@ -149,6 +158,7 @@ class AsyncConfig:
         _check_int(self, "concurrency", 1, self.num_clients,
                    hint="at most num_clients: a client trains one job at a time")
         _check_float(self, "mean_latency", 0.0, 1e6, low_open=True)
+        _check_float(self, "seconds_per_sample", 0.0, 1e3)
         _check_float(self, "heterogeneity", 0.0, 5.0)
         _check_float(self, "jitter", 0.0, 5.0)
         _check_choice(self, "staleness_policy", STALENESS_POLICIES)

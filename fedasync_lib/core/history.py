@@ -122,10 +122,21 @@ class History:
         acc = self.column("accuracy", "evals")
         return float(np.mean(np.abs(np.diff(acc[len(acc) // 2:]))))
 
-    def jain_index(self, applied_only: bool = True) -> float:
-        """Jain's fairness index of the clients' contributions, (sum x)^2 / (n sum x^2):
-        1 when every client contributed equally, 1/n when one client did everything."""
-        x = self.contributions(applied_only).astype(float)
+    def influence(self) -> np.ndarray:
+        """Each client's applied update mass: the sum of the weights (``alpha``) its updates
+        were applied with. The server model is pulled towards a client in proportion."""
+        mass = np.zeros(len(self.client_latency))
+        for u in self.updates:
+            mass[u["client_id"]] += u["alpha"]
+        return mass
+
+    def jain_index(self, applied_only: bool = True, by: str = "updates") -> float:
+        """Jain's fairness index (sum x)^2 / (n sum x^2) of the clients' contributions:
+        1 when every client contributed equally, 1/n when one client did everything.
+        ``by="updates"`` counts updates, ``by="alpha"`` their applied weight (:meth:`influence`)."""
+        if by not in ("updates", "alpha"):
+            raise ValueError(f"by={by!r} is invalid: expected 'updates' or 'alpha'")
+        x = self.influence() if by == "alpha" else self.contributions(applied_only).astype(float)
         return float(x.sum() ** 2 / (len(x) * (x ** 2).sum())) if x.any() else 0.0
 
     def time_to_accuracy(self, target: float) -> Optional[float]:
@@ -147,6 +158,7 @@ class History:
             "mean_staleness": float(s.mean()),
             "max_staleness": int(s.max()),
             "virtual_time": self.virtual_time,
+            "train_loss": float(self.evals[-1]["train_loss"]) if self.evals else float("nan"),
             "diverged": self.diverged,
             "divergence": self.divergence,
         }

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 import torch
 
+from ..core import processes
 from ..core.config import AsyncConfig
 from ..core.data import make_federated_data
 from ..core.driver import Arrival, Driver, Failure
@@ -109,7 +110,7 @@ def _connect(stack: ExitStack, scheduler_address: Optional[str], client: Any, n_
         except (OSError, TimeoutError) as err:
             raise RuntimeError(f"scheduler_address={scheduler_address!r} cannot be reached within "
                                f"{connect_timeout:g} s: {err}") from None
-    unguarded = unguarded_call_in_main_script()
+    unguarded = processes.unguarded_call_in_main_script()
     if unguarded is not None:
         path, line = unguarded
         raise RuntimeError(
@@ -183,48 +184,6 @@ def _probe_scheduler(address: str, timeout: float) -> None:
         raise RuntimeError(f"scheduler_address={address!r} answers, but not as a Dask scheduler "
                            "does: is something else listening on that port? Start one with "
                            "`dask scheduler` and give its address")
-
-
-def unguarded_call_in_main_script() -> Optional[Tuple[str, int]]:
-    """``(script, line)`` when the running Python script executes this call from its top
-    level outside an ``if __name__ == "__main__":`` block; None otherwise (a guarded call,
-    a notebook, ``python -c``, an interactive session)."""
-    import ast
-    import sys
-
-    main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if main is None or not path or not str(path).endswith(".py"):
-        return None
-    frame = sys._getframe()
-    while frame is not None and not (frame.f_globals is main.__dict__
-                                     and frame.f_code.co_name == "<module>"):
-        frame = frame.f_back
-    if frame is None:
-        return None
-    line = frame.f_lineno
-    try:
-        with open(path, encoding="utf-8") as source:
-            tree = ast.parse(source.read())
-    except (OSError, SyntaxError, ValueError):
-        return None
-    for node in tree.body:
-        if node.lineno <= line <= (node.end_lineno or node.lineno):
-            return None if _is_main_guard(node) else (str(path), line)
-    return None
-
-
-def _is_main_guard(node: Any) -> bool:
-    """Is ``node`` the statement ``if __name__ == "__main__":`` (either way round)?"""
-    import ast
-
-    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-            and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq)):
-        return False
-    sides = [node.test.left, *node.test.comparators]
-    names = {s.id for s in sides if isinstance(s, ast.Name)}
-    values = {s.value for s in sides if isinstance(s, ast.Constant)}
-    return names == {"__name__"} and values == {"__main__"}
 
 
 def _wait_for_workers(client, connect_timeout: float) -> None:

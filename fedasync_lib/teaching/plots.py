@@ -138,6 +138,67 @@ def plot_convergence(runs: Mapping[str, History], title: str = "",
     return fig
 
 
+def plot_objective(runs: Mapping[str, History], title: str = "") -> Figure:
+    """Test accuracy (left) and the training objective (right, log scale) against updates.
+
+    The training objective is ``train_loss``: the server model's mean loss over every
+    client's training samples, the quantity the convergence theorems bound.
+    """
+    fig, (ax_a, ax_l) = plt.subplots(1, 2)
+    for i, (label, h) in enumerate(runs.items()):
+        style = "--" if label.startswith("sequential") else "-"
+        color, marker = color_for(label, i), marker_for(label, i)
+        _curve(ax_a, h, "update", label, color, style, marker)
+        loss = h.column("train_loss", "evals").astype(float)
+        finite = np.isfinite(loss)
+        ax_l.plot(h.column("update", "evals")[finite], loss[finite], label=label, color=color,
+                  linestyle=style, marker=marker, markersize=4)
+    ax_a.set(xlabel="updates received by the server", ylabel="test accuracy", ylim=(0, 1))
+    ax_l.set(xlabel="updates received by the server", ylabel="training loss F(x) (log scale)",
+             yscale="log")
+    ax_l.legend(loc="upper right")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def seed_band(histories, y: str = "accuracy"):
+    """``(updates, mean, std)`` of ``y`` over runs that evaluate at the same update counts
+    (runs of one config, different seeds); a run that stopped early counts up to its end."""
+    grid = max((h.column("update", "evals") for h in histories), key=len)
+    rows = np.full((len(histories), len(grid)), np.nan)
+    for k, h in enumerate(histories):
+        values = h.column(y, "evals").astype(float)
+        rows[k, :len(values)] = np.where(np.isfinite(values), values, np.nan)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(rows, axis=0)
+        std = np.nanstd(rows, axis=0, ddof=1) if len(histories) > 1 else np.zeros(len(grid))
+    return grid, mean, np.nan_to_num(std)
+
+
+def plot_seed_bands(groups: Mapping[str, list], y: str = "accuracy", title: str = "",
+                    log_y: bool = False, ax: Axes | None = None) -> Figure:
+    """The mean of ``y`` over seeds against updates, one curve per setting, with a band of
+    one standard deviation: how far one seed's curve can be from another's."""
+    fig = ax.figure if ax is not None else plt.subplots(1, 1, figsize=(7, 3.8))[0]
+    ax = ax if ax is not None else fig.axes[0]
+    for i, (label, runs) in enumerate(groups.items()):
+        grid, mean, std = seed_band(runs, y)
+        color, marker = color_for(label, i), marker_for(label, i)
+        ax.plot(grid, mean, color=color, marker=marker, markersize=4,
+                label=f"{label} ({len(runs)} seeds)")
+        ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.18, linewidth=0)
+    ax.set_xlabel("updates received by the server")
+    ax.set_ylabel({"accuracy": "test accuracy", "train_loss": "training loss F(x)"}.get(y, y)
+                  + (" (log scale)" if log_y else ""))
+    if log_y:
+        ax.set_yscale("log")
+    ax.legend(loc="best")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 # --- 1. timelines ----------------------------------------------------------------
 SPEED_CMAP = "plasma_r"  # client colours: dark = fast, light = slow
 
