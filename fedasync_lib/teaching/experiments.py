@@ -170,3 +170,78 @@ def crossover(heterogeneities: Sequence[float], target: float, config: AsyncConf
     """Time to ``target`` for each algorithm, across heterogeneity."""
     rows = [time_to_target(sync_vs_async(h, config, buffer_step), target) for h in heterogeneities]
     return {name: [r[name] for r in rows] for name in rows[0]}
+
+
+# --- Exercise 2: the fast-client bias, measured and corrected -----------------------------------
+def slow_clients(latencies: Sequence[float], fraction: float = 0.2) -> np.ndarray:
+    """Ids of the slowest ``fraction`` of the clients (at least one)."""
+    order = np.argsort(np.asarray(latencies))
+    return order[-max(1, int(round(fraction * len(order)))):]
+
+
+def slow_digits(data: FederatedData, latencies: Sequence[float], fraction: float = 0.2) -> List[int]:
+    """The digits of which the slowest ``fraction`` of the clients hold more than their share
+    (they hold ``fraction`` of the clients, and more than ``fraction`` of that digit's samples)."""
+    counts = data.label_counts(10)
+    held = counts[slow_clients(latencies, fraction)].sum(0) / counts.sum(0)
+    return [int(d) for d in np.flatnonzero(held > fraction)]
+
+
+def digit_accuracy(server, digits: Sequence[int]) -> float:
+    """Test accuracy of ``server``'s model on the test samples of ``digits``."""
+    test = server.test_data
+    mask = torch.isin(test.y, torch.tensor(list(digits)))
+    with torch.no_grad():
+        pred = logits(server.state, test.x[mask], server.module).argmax(1)
+    return float((pred == test.y[mask]).float().mean())
+
+
+def influence_over_time(history: History, sizes: Sequence[int], clients: Sequence[int],
+                        points: int = 60) -> Dict[str, np.ndarray]:
+    """The share of the applied update mass (the sum of alphas) that ``clients`` have pulled
+    the model with, up to each moment of virtual time, against their share of the data."""
+    t = history.column("arrival_time")
+    alpha = history.column("alpha")
+    mine = np.isin(history.column("client_id"), np.asarray(clients))
+    grid = np.linspace(0, history.virtual_time, points)[1:]
+    total = np.array([alpha[t <= g].sum() for g in grid])
+    ours = np.array([alpha[(t <= g) & mine].sum() for g in grid])
+    sizes = np.asarray(sizes, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, ours / total, np.nan)
+    return {"time": grid, "influence": share,
+            "data": np.full(len(grid), sizes[list(clients)].sum() / sizes.sum())}
+
+
+@dataclass
+class BiasCorrection:
+    """One seed of the comparison: FedAsync, and FedAsync with participation weighting."""
+
+    seed: int
+    jain: Dict[str, float]  # Jain's index of applied alpha
+    accuracy: Dict[str, float]  # tail accuracy
+    slow_digit_accuracy: Dict[str, float]  # on the digits the slowest fifth hold
+    digits: List[int]
+
+
+def bias_correction(seed: int, config: AsyncConfig = None, speed_skewed: bool = True) -> BiasCorrection:
+    """FedAsync with and without :func:`~fedasync_lib.algorithms.adaptive.participation_weighted`
+    on one seed of Exercise 2's experiment (``speed_skewed``: slow clients hold the high
+    digits) or of the lesson's Dirichlet split."""
+    from ..algorithms.adaptive import participation_weighted
+
+    if config is None:
+        config = SCHEDULING.replace(apply_time=0.0, staleness="polynomial") if speed_skewed else LESSON
+    cfg = config.replace(seed=seed)
+    data = speed_skewed_digits(cfg) if speed_skewed else federated_data(cfg)
+    out: Dict[str, Dict[str, float]] = {"jain": {}, "accuracy": {}, "slow": {}}
+    digits: List[int] = []
+    for name, hooks in (("plain", {}), ("weighted", {"mixing_rule": participation_weighted()})):
+        server = server_for(cfg, "fedasync", data, **hooks)
+        h = server.train()
+        latencies = [c.mean_latency for c in server.clients]
+        digits = slow_digits(data, latencies)
+        out["jain"][name] = h.jain_index(by="alpha")
+        out["accuracy"][name] = h.tail_accuracy()
+        out["slow"][name] = digit_accuracy(server, digits)
+    return BiasCorrection(seed, out["jain"], out["accuracy"], out["slow"], digits)
