@@ -8,18 +8,25 @@ learner's copy in ``notebooks/`` is generated from it:
     python scripts/make_student_notebooks.py --execute  # ... and run them to store outputs
     python scripts/make_student_notebooks.py --check    # exit 1 if a committed one is stale
 
-The solution notebooks in ``notebooks/solutions/`` are the one source of truth:
+The solution notebooks are the one source of truth, and also the source of the
+nbgrader course (``scripts/course.sh``). What turns a solution into a learner's copy:
 
-* In a code cell, the lines between ``### BEGIN SOLUTION`` and ``### END SOLUTION``
-  become one ``...`` placeholder per line, each keeping that line's comment (the
-  hint of what to write there), followed by ``raise NotImplementedError``.
-  Every solution line therefore ends with a ``# comment``.
-* A cell tagged ``student-raises`` calls the learner's code directly: in the
-  student notebook it is expected to fail, so it gets a comment saying so and
-  the ``raises-exception`` tag, which nbval reads as "expected to raise" and
-  Jupyter as "go on past this error" in Run all.
-* Cells tagged ``solution-only`` are left out, and " (worked solution)" is
-  dropped from the title.
+* nbgrader's own ``ClearSolutions`` replaces every region between ``### BEGIN
+  SOLUTION`` and ``### END SOLUTION`` (in cells nbgrader marks as solutions) by
+  ``# YOUR CODE HERE`` and a ``raise NotImplementedError(...)`` that names the
+  exercise: the learner writes the design, and the notebook's staged hints are in
+  collapsed markdown, not in the code.
+* Cells tagged ``solution-only``, and nbgrader's autograder test cells, are left out
+  (the course's release keeps the test cells; a learner working alone has the
+  checkers).
+* A cell tagged ``student-raises`` calls the learner's code directly: it gets a
+  comment saying so and the ``raises-exception`` tag, which nbval reads as
+  "expected to raise" and Jupyter as "go on past this error" in Run all.
+* A cell tagged ``answer`` answers a question the learner is asked to predict (or
+  shows a result table that would): in the learner's copy it keeps no stored output,
+  and is tagged ``nbval-ignore-output`` (nbval runs it, and the solution copy's
+  stored output is the one compared).
+* " (worked solution)" is dropped from the title.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+from nbgrader.preprocessors import ClearSolutions
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "notebooks" / "solutions"
@@ -38,51 +46,47 @@ STUDENTS = ROOT / "notebooks"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
-def stub_out(source: str, exercise: str) -> str:
-    """Replace every solution block of a code cell by commented placeholders."""
-    out, inside, indent = [], False, ""
-    for line in source.splitlines():
-        stripped = line.strip()
-        if stripped == BEGIN:
-            inside, indent = True, line[: len(line) - len(line.lstrip())]
-            continue
-        if stripped == END:
-            out.append(f'{indent}raise NotImplementedError("{exercise}: replace each ... with your code")')
-            inside = False
-            continue
-        if not inside:
-            out.append(line)
-            continue
-        if not stripped:
-            continue
-        if "#" not in line:
-            raise ValueError(f"{exercise}: solution line without a hint comment: {line!r}")
-        hint = line.split("#", 1)[1].strip()
-        out.append(f"{indent}...  # {hint}")  # one level: the learner writes the structure
-    if inside:
-        raise ValueError(f"{exercise}: {BEGIN} without {END}")
-    return "\n".join(out)
+def code_stub(exercise: str) -> str:
+    """What a solution region becomes: the same in the learner's copy and in the course."""
+    return f'# YOUR CODE HERE\nraise NotImplementedError("{exercise}: write your code here")'
+
+
+def is_autograder_test(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
 
 
 def student_version(solution: nbformat.NotebookNode, exercise: str) -> nbformat.NotebookNode:
     nb = copy.deepcopy(solution)
-    cells = []
+    nb.cells = [c for c in nb.cells
+                if "solution-only" not in c.metadata.get("tags", []) and not is_autograder_test(c)]
+    for cell in nb.cells:
+        if cell.cell_type == "code" and BEGIN in cell.source and not cell.metadata.get(
+                "nbgrader", {}).get("solution"):
+            raise ValueError(f"{exercise}: a cell has a solution region but no nbgrader solution "
+                             f"metadata: {cell.source[:80]!r}")
+    ClearSolutions(code_stub={"python": code_stub(exercise)}, enforce_metadata=True).preprocess(nb, {})
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
-        if "solution-only" in tags:
-            continue
         if cell.cell_type == "code":
-            cell.source = stub_out(cell.source, exercise)
             if "student-raises" in tags:
                 cell.source = ("# Expected to fail with NotImplementedError until you have written the code above.\n"
                                + cell.source)
-                cell.metadata["tags"] = [t for t in tags if t != "student-raises"] + ["raises-exception"]
+                tags = [t for t in tags if t != "student-raises"] + ["raises-exception"]
+            if "answer" in tags:
+                tags = tags + ["nbval-ignore-output"]
+            cell.metadata["tags"] = tags
             cell.outputs, cell.execution_count = [], None
         else:
             cell.source = cell.source.replace(" (worked solution)", "")
-        cells.append(cell)
-    nb.cells = cells
     return nb
+
+
+def clear_answers(nb: nbformat.NotebookNode) -> None:
+    """No stored output in the cells that answer a prediction (after execution)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "answer" in cell.metadata.get("tags", []):
+            cell.outputs = []
 
 
 def sources(nb: nbformat.NotebookNode) -> list:
@@ -118,6 +122,7 @@ def main(argv=None) -> int:
             from nbclient import NotebookClient
             NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=False,
                            resources={"metadata": {"path": str(STUDENTS)}}).execute()
+            clear_answers(student)
         nbformat.write(student, student_path)
         print(f"wrote {student_path.relative_to(ROOT)}")
     if stale:
@@ -128,4 +133,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -108,19 +108,21 @@ class Comparison:
 
 def compare(a: Sequence[History], b: Sequence[History], metric: Metric = "tail_accuracy", *,
             names: tuple = ("A", "B"), test_size: Optional[int] = None,
-            higher_is_better: bool = True) -> Comparison:
+            higher_is_better: bool = True, resolution: float = 0.0) -> Comparison:
     """Compare paired runs (``a[k]`` and ``b[k]`` share a seed) on ``metric``.
 
     A tie when ``|mean difference|`` is at most the larger of the per-seed differences'
-    standard deviation and, for an accuracy, the test set's standard error (pass
-    ``test_size``). At least 4 pairs are needed for a verdict other than a tie.
+    standard deviation, for an accuracy the test set's standard error (pass
+    ``test_size``), and ``resolution``, the finest difference the metric can show (for a
+    time to a target, one evaluation interval). At least 4 pairs are needed for a
+    verdict other than a tie.
     """
     if len(a) != len(b):
         raise ValueError(f"a has {len(a)} runs and b has {len(b)}: expected one pair per seed")
     x, y = metric_values(a, metric), metric_values(b, metric)
     d = spread(x - y)
     se = standard_error_of_accuracy(float(np.nanmean(np.r_[x, y])), test_size) if test_size else 0.0
-    noise = max(d.std if math.isfinite(d.std) else math.inf, se)
+    noise = max(d.std if math.isfinite(d.std) else math.inf, se, resolution)
     sign = 1 if higher_is_better else -1
     wins = int(np.sum(sign * (x - y) > 0))
     if len(a) < 4 or not abs(d.mean) > noise:

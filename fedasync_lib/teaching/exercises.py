@@ -43,6 +43,7 @@ from ..algorithms.aggregator import MixingContext
 from ..algorithms.hook_results import Untouched
 from ..core.config import AsyncConfig
 from ..core.update import Update
+from . import experiments
 from .feedback import Feedback, Rejected, Verdict, pick, state_problem  # noqa: F401 (public)
 
 # Kept for code that imported them from here.
@@ -254,7 +255,7 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
         runs: List[Any] = []
         fb.promise("scheduler", lambda: runs.extend(run_with(scheduler_class, s)
                                                     for s in FAIRNESS_SEEDS))
-        jain, slow, times = fairness(runs)
+        jain, slow, times = experiments.fairness(runs)
         base_jain, base_slow, base_times = _random_choice()
         base_time = np.mean(base_times)
         if slow > 1 / SLOW_SHARE and jain < FAIRNESS:
@@ -281,19 +282,6 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
     return fb.report()
 
 
-def fairness(runs: Sequence) -> tuple:
-    """``(Jain's index, slowest fifth's share of an equal share, virtual times)`` over
-    ``(history, data)`` pairs of Exercise 2's experiment (means over the runs)."""
-    jain, slow, times = [], [], []
-    for h, data in runs:
-        delivered = h.contributions(applied_only=False)
-        slowest = np.argsort(data.latencies)[-max(1, len(delivered) // 5):]
-        jain.append(h.jain_index(applied_only=False))
-        slow.append(delivered[slowest].sum() / (delivered.sum() * len(slowest) / len(delivered)))
-        times.append(h.virtual_time)
-    return float(np.mean(jain)), float(np.mean(slow)), times
-
-
 @functools.lru_cache(maxsize=1)
 def _random_choice() -> tuple:
     """:func:`fairness` of random client choice in Exercise 2's experiment: the baseline."""
@@ -307,7 +295,7 @@ def _random_choice() -> tuple:
         data = speed_skewed_digits(cfg)
         runs.append((server_for(cfg, "fedasync", data,
                                 scheduler=Scheduler("arrival", "random")).train(), data))
-    return fairness(runs)
+    return experiments.fairness(runs)
 
 
 # --- Exercise 3: adaptive mixing ---------------------------------------------------------------
@@ -502,3 +490,47 @@ def _fedbuff_run(step: Callable):
 
 # The lesson's wait rule, kept importable under the name the notebooks use.
 reference_may_start = bounded.may_start
+
+
+# --- Exercise E2.2: a correction of the fast-client bias ------------------------------------------
+def check_bias_correction(rule: Callable[[MixingContext], float]) -> Verdict:
+    """Judges a FedAsync mixing rule meant to correct the fast-client bias, on Exercise 2's
+    speed-skewed experiment over four seeds (``experiments.bias_correction``'s setting):
+    it must even out the clients' pull on the model (Jain's index of applied alpha higher
+    than plain FedAsync's on every seed), and must not cost accuracy, overall or on the
+    slow clients' digits, beyond the noise."""
+    fb = Feedback("Exercise E2.2")
+
+    def check_rule() -> None:
+        from ..analysis import compare
+        from .experiments import bias_correction
+
+        results: List[Any] = []
+        fb.promise("correction", lambda: results.extend(
+            bias_correction(seed, rule=rule) for seed in FAIRNESS_SEEDS))
+        jain = [(r.jain["plain"], r.jain["weighted"]) for r in results]
+        worse = [f"{b:.2f} against {a:.2f}" for a, b in jain if b <= a]
+        fb.expect(not worse, f"your rule does not even out the clients' pull on the model: Jain's "
+                             f"index of applied alpha is {worse[0] if worse else ''} for plain "
+                             "FedAsync on one of the seeds.")
+
+        class Run:  # what compare reads
+            def __init__(self, value: float):
+                self.value = value
+
+            def tail_accuracy(self) -> float:
+                return self.value
+
+        from .experiments import SCHEDULING, speed_skewed_digits
+        test_size = len(speed_skewed_digits(SCHEDULING).test)
+        for what, key in (("overall", "accuracy"), ("on the slow clients' digits", "slow_digit_accuracy")):
+            yours = [Run(getattr(r, key)["weighted"]) for r in results]
+            plain = [Run(getattr(r, key)["plain"]) for r in results]
+            verdict = compare(yours, plain, names=("yours", "plain"), test_size=test_size)
+            fb.expect(verdict.verdict != "plain",
+                      f"your rule evens out the influence but costs accuracy {what}: "
+                      f"{verdict.a.mean:.3f} against {verdict.b.mean:.3f} for plain FedAsync, "
+                      "more than the noise of four seeds.")
+
+    fb.part("the correction", check_rule)
+    return fb.report()

@@ -6,6 +6,7 @@ code in place of the library's reference implementation.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -127,6 +128,37 @@ def scheduling_comparison(config: AsyncConfig = SCHEDULING,
     return [scheduling_run(u, c, config, scheduler_class) for u, c in runs]
 
 
+def fairness(runs: Sequence) -> tuple:
+    """``(Jain's index, slowest fifth's share of an equal share, virtual times)`` over
+    ``(history, data)`` pairs of Exercise 2's experiment (means over the runs)."""
+    jain, slow, times = [], [], []
+    for h, data in runs:
+        delivered = h.contributions(applied_only=False)
+        slowest = np.argsort(data.latencies)[-max(1, len(delivered) // 5):]
+        jain.append(h.jain_index(applied_only=False))
+        slow.append(delivered[slowest].sum() / (delivered.sum() * len(slowest) / len(delivered)))
+        times.append(h.virtual_time)
+    return float(np.mean(jain)), float(np.mean(slow)), times
+
+
+def scheduler_table(schedulers: Dict[str, Callable[[], object]], seeds: Sequence[int] = (42, 1, 2, 3),
+                    config: AsyncConfig = SCHEDULING) -> Dict[str, List[SchedulingResult]]:
+    """Exercise 2's experiment on each seed for each scheduler: ``{name: [result per seed]}``.
+
+    ``schedulers`` maps a name to a function that makes a fresh scheduler, such as
+    ``lambda: Scheduler("arrival", "fewest")`` or ``lambda: MyScheduler("arrival", "random")``.
+    """
+    table: Dict[str, List[SchedulingResult]] = {}
+    for name, make in schedulers.items():
+        table[name] = []
+        for seed in seeds:
+            r = scheduling_run("arrival", "random", config.replace(seed=int(seed)),
+                               scheduler_class=lambda u, c, make=make: make())
+            r.label = name
+            table[name].append(r)
+    return table
+
+
 # --- Exercise 3: adaptive mixing ---------------------------------------------------------------
 def mixing_rules_run(heterogeneity: float, rules: Dict[str, Optional[Callable]],
                      config: AsyncConfig = LESSON) -> Dict[str, History]:
@@ -137,6 +169,31 @@ def mixing_rules_run(heterogeneity: float, rules: Dict[str, Optional[Callable]],
     return {name: (simulate(cfg.replace(staleness="constant")) if rule is None
                    else run(cfg, "fedasync", data, mixing_rule=rule))
             for name, rule in rules.items()}
+
+
+def mixing_rules_seeds(heterogeneity: float, rules: Dict[str, Optional[Callable]],
+                       seeds: Sequence[int] = (42, 1, 2, 3),
+                       config: AsyncConfig = LESSON) -> Dict[str, List[History]]:
+    """:func:`mixing_rules_run` on each seed: ``{rule name: [History per seed]}``."""
+    per_seed = [mixing_rules_run(heterogeneity, rules, config.replace(seed=int(s))) for s in seeds]
+    return {name: [runs[name] for runs in per_seed] for name in rules}
+
+
+def update_distances(config: AsyncConfig = LESSON) -> np.ndarray:
+    """How far each applied update's model lies from the server's when it is mixed in:
+    ``model_distance(client, server)`` for every update of a FedAsync run of ``config``."""
+    from ..algorithms.adaptive import model_distance
+    from ..algorithms import staleness as staleness_fns
+
+    seen: List[float] = []
+    weight = staleness_fns.from_config(config)
+
+    def recording(ctx) -> float:
+        seen.append(model_distance(ctx.update.state_dict, ctx.server_state))
+        return ctx.config.mixing_alpha * float(weight(ctx.staleness))
+
+    run(config, "fedasync", federated_data(config), mixing_rule=recording)
+    return np.array(seen)
 
 
 # --- Exercise 4: sync against async --------------------------------------------------------------
@@ -163,6 +220,36 @@ def sync_vs_async(heterogeneity: float, config: AsyncConfig = SYNC_VS_ASYNC,
 def time_to_target(runs: Dict[str, History], target: float) -> Dict[str, Optional[float]]:
     """Virtual seconds until each run first reaches ``target`` test accuracy (None: never)."""
     return {name: h.time_to_accuracy(target) for name, h in runs.items()}
+
+
+def race_seeds(heterogeneity: float, seeds: Sequence[int] = (42, 1, 2, 3),
+               config: AsyncConfig = SYNC_VS_ASYNC,
+               buffer_step: Optional[Callable] = None) -> Dict[str, List[History]]:
+    """:func:`sync_vs_async` on each seed: ``{algorithm: [History per seed]}``."""
+    per_seed = [sync_vs_async(heterogeneity, config.replace(seed=int(s)), buffer_step) for s in seeds]
+    return {name: [runs[name] for runs in per_seed] for name in per_seed[0]}
+
+
+def log_time_to(target: float) -> Callable[[History], float]:
+    """A metric for :func:`fedasync_lib.analysis.compare`: the log of the virtual time to
+    ``target`` accuracy (inf if never reached). Times to a target spread over orders of
+    magnitude across seeds, so runs are compared by their ratio, not their difference."""
+    def metric(h: History) -> float:
+        t = h.time_to_accuracy(target)
+        return math.inf if t is None else math.log(t)
+    return metric
+
+
+def time_resolution(runs: Sequence[History], target: float) -> float:
+    """The finest log-time difference a time to ``target`` can show: one evaluation interval
+    at the time the target is reached, ``log(1 + interval / time)``, the mean over ``runs``."""
+    out = []
+    for h in runs:
+        t = h.time_to_accuracy(target)
+        times = h.column("time", "evals")
+        if t is not None and len(times) > 1:
+            out.append(math.log1p(float(np.diff(times).mean()) / t))
+    return float(np.mean(out)) if out else 0.0
 
 
 def crossover(heterogeneities: Sequence[float], target: float, config: AsyncConfig = SYNC_VS_ASYNC,
@@ -224,10 +311,12 @@ class BiasCorrection:
     digits: List[int]
 
 
-def bias_correction(seed: int, config: AsyncConfig = None, speed_skewed: bool = True) -> BiasCorrection:
-    """FedAsync with and without :func:`~fedasync_lib.algorithms.adaptive.participation_weighted`
-    on one seed of Exercise 2's experiment (``speed_skewed``: slow clients hold the high
-    digits) or of the lesson's Dirichlet split."""
+def bias_correction(seed: int, config: AsyncConfig = None, speed_skewed: bool = True,
+                    rule: Optional[Callable] = None) -> BiasCorrection:
+    """FedAsync with and without a correction of the fast-client bias (``rule``, by default
+    :func:`~fedasync_lib.algorithms.adaptive.participation_weighted`) on one seed of
+    Exercise 2's experiment (``speed_skewed``: slow clients hold the high digits, updates
+    applied at once) or of the lesson's Dirichlet split."""
     from ..algorithms.adaptive import participation_weighted
 
     if config is None:
@@ -236,7 +325,10 @@ def bias_correction(seed: int, config: AsyncConfig = None, speed_skewed: bool = 
     data = speed_skewed_digits(cfg) if speed_skewed else federated_data(cfg)
     out: Dict[str, Dict[str, float]] = {"jain": {}, "accuracy": {}, "slow": {}}
     digits: List[int] = []
-    for name, hooks in (("plain", {}), ("weighted", {"mixing_rule": participation_weighted()})):
+    correction = rule if rule is not None else participation_weighted()
+    if hasattr(correction, "reset"):
+        correction.reset()
+    for name, hooks in (("plain", {}), ("weighted", {"mixing_rule": correction})):
         server = server_for(cfg, "fedasync", data, **hooks)
         h = server.train()
         latencies = [c.mean_latency for c in server.clients]

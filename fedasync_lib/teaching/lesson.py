@@ -91,6 +91,16 @@ def _simulate(config: AsyncConfig, algorithm: str) -> History:
     return run(config, algorithm, federated_data(config))
 
 
+#: The seeds the lesson's multi-seed comparisons use: the lesson's own, and three more.
+SEEDS = (42, 1, 2, 3)
+
+
+def simulate_seeds(config: AsyncConfig, seeds: Sequence[int] = SEEDS,
+                   algorithm: str = "fedasync") -> List[History]:
+    """:func:`simulate` for each seed: one History per seed, each cached."""
+    return [simulate(config.replace(seed=int(s)), algorithm) for s in seeds]
+
+
 def sequential(config: AsyncConfig) -> AsyncConfig:
     """The same experiment with one client at a time: no staleness at all."""
     return config.replace(concurrency=1)
@@ -199,6 +209,13 @@ def compare_weightings(config: AsyncConfig = LESSON) -> Dict[str, History]:
     return runs
 
 
+def compare_weightings_seeds(seeds: Sequence[int] = SEEDS,
+                             config: AsyncConfig = LESSON) -> Dict[str, List[History]]:
+    """:func:`compare_weightings` on each seed: ``{run name: [History per seed]}``."""
+    per_seed = [compare_weightings(config.replace(seed=int(s))) for s in seeds]
+    return {name: [runs[name] for runs in per_seed] for name in per_seed[0]}
+
+
 def weighting_demo(name: str, decay: float, poly_a: float, hinge_a: float, hinge_b: int,
                    config: AsyncConfig = LESSON) -> Dict[str, History]:
     """One weighting with the sliders' parameters, against the two references.
@@ -236,6 +253,31 @@ def weighting_gain(alphas: Sequence[float], seeds: Sequence[int], weighting: str
             constant_run = simulate(weighted(cfg, "constant")).tail_accuracy()
             gain[float(alpha)].append(weighted_run - constant_run)
     return gain
+
+
+def alpha_sweep_seeds(alphas: Sequence[float], seeds: Sequence[int] = SEEDS,
+                      config: AsyncConfig = LESSON) -> Dict[float, List[History]]:
+    """:func:`alpha_sweep` on each seed: ``{alpha: [History per seed]}``."""
+    return {float(a): simulate_seeds(config.replace(mixing_alpha=float(a)), seeds) for a in alphas}
+
+
+def weighting_runs(alpha: float, seeds: Sequence[int] = SEEDS, weighting: str = "polynomial",
+                   config: AsyncConfig = LESSON) -> Dict[str, List[History]]:
+    """At mixing rate ``alpha``, on each seed: constant weighting, ``weighting``, and the
+    control that tells the two apart, constant weighting at a smaller alpha equal to the
+    mean rate ``weighting`` applied (``"same mean alpha"``). Weighting discounts stale
+    updates *more than fresh ones*; the control discounts every update by the same factor."""
+    runs: Dict[str, List[History]] = {"constant": [], weighting: [], "same mean alpha": []}
+    for seed in seeds:
+        cfg = config.replace(mixing_alpha=float(alpha), seed=int(seed))
+        weighted_run = simulate(weighted(cfg, weighting))
+        applied = weighted_run.column("alpha")
+        mean_alpha = float(applied[applied > 0].mean())
+        runs["constant"].append(simulate(weighted(cfg, "constant")))
+        runs[weighting].append(weighted_run)
+        runs["same mean alpha"].append(simulate(weighted(cfg.replace(mixing_alpha=round(mean_alpha, 4)),
+                                                         "constant")))
+    return runs
 
 
 def mixing_demo(mixing_alpha: float, learning_rate: float,

@@ -200,7 +200,7 @@ def plot_seed_bands(groups: Mapping[str, list], y: str = "accuracy", title: str 
 
 
 # --- 1. timelines ----------------------------------------------------------------
-SPEED_CMAP = "plasma_r"  # client colours: dark = fast, light = slow
+SPEED_CMAP = "plasma_r"  # client colours: light (yellow) = fast, dark (purple) = slow
 
 
 def speed_norm(latency) -> "matplotlib.colors.LogNorm":
@@ -211,10 +211,23 @@ def speed_norm(latency) -> "matplotlib.colors.LogNorm":
     return LogNorm(vmin=low, vmax=high if high > low else low * 1.0001)
 
 
+def plain_log_ticks(low: float, high: float) -> list:
+    """Ticks 1, 2, 5, 10, 20, ... (and their tenths) between ``low`` and ``high``: a log
+    axis labelled in plain numbers rather than in powers of ten."""
+    ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(low))) - 1,
+                                          int(np.ceil(np.log10(high))) + 1) for m in (1, 2, 5)]
+    inside = [t for t in ticks if low <= t <= high]
+    return inside if len(inside) >= 2 else [low, high]
+
+
 def speed_colorbar(fig: Figure, axes, norm) -> None:
     from matplotlib.cm import ScalarMappable
-    fig.colorbar(ScalarMappable(norm=norm, cmap=SPEED_CMAP), ax=axes,
-                 label="client's typical job time (s)")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=SPEED_CMAP), ax=axes,
+                       label="client's typical job time (s; light: fast, dark: slow)")
+    bar.ax.yaxis.set_major_locator(FixedLocator(plain_log_ticks(norm.vmin, norm.vmax)))
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    bar.ax.yaxis.set_minor_locator(NullLocator())
 
 
 def _gantt(ax: Axes, jobs, num_clients: int, horizon: float, latency, norm) -> None:
@@ -235,19 +248,19 @@ def _gantt(ax: Axes, jobs, num_clients: int, horizon: float, latency, norm) -> N
 def plot_timelines(t: Timelines) -> Figure:
     """Gantt charts of the same number of jobs, synchronous rounds above, async below."""
     horizon = max(t.sync_time, t.async_time)
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.2))
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(10, 6.8))
     norm = speed_norm(t.client_latency)
     _gantt(top, t.sync_jobs, t.num_clients, horizon, t.client_latency, norm)
     rounds = sorted({j.start_time for j in t.sync_jobs})
     for r in rounds[1:]:
         top.axvline(r, color="black", linewidth=0.8, linestyle=":")
     top.set_title(f"synchronous rounds of {t.concurrency}: {len(t.sync_jobs)} jobs in "
-                  f"{t.sync_time:.1f} s, clients busy {100 * t.sync_utilization:.0f} % of the time "
+                  f"{t.sync_time:.1f} s, clients busy {100 * t.sync_utilization:.0f} % of the time\n"
                   "(dotted: round barriers)")
     _gantt(bottom, t.async_jobs, t.num_clients, horizon, t.client_latency, norm)
     bottom.axvline(t.async_time, color="black", linewidth=0.8, linestyle=":")
     bottom.set_title(f"asynchronous, {t.concurrency} at a time: the same number of updates in "
-                     f"{t.async_time:.1f} s, clients busy {100 * t.async_utilization:.0f} % "
+                     f"{t.async_time:.1f} s, clients busy {100 * t.async_utilization:.0f} %\n"
                      "(faded: still running)")
     bottom.set_xlabel("virtual time (s)")
     bottom.set_xlim(0, horizon * 1.01)
@@ -448,6 +461,39 @@ def plot_scheduling(results) -> Figure:
     return fig
 
 
+def plot_influence(runs: Mapping[str, History], sizes, slow, over_time: Mapping[str, dict]) -> Figure:
+    """The fast-client bias. Left: each client's share of the applied update mass (the sum of
+    its alphas) against its share of the data, one marker per client and run, coloured by the
+    client's speed; on the diagonal, influence follows data. Right: the slowest clients' share
+    of the update mass so far, over virtual time, against their share of the data (dashed)."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    sizes = np.asarray(sizes, dtype=float)
+    data_share = sizes / sizes.sum()
+    norm = speed_norm(next(iter(runs.values())).client_latency)
+    cmap = plt.get_cmap(SPEED_CMAP)
+    for i, (label, h) in enumerate(runs.items()):
+        mass = h.influence()
+        left.scatter(data_share, mass / mass.sum(), c=[cmap(norm(v)) for v in h.client_latency],
+                     marker=marker_for(label, i), s=36, edgecolors="black", linewidths=0.4,
+                     label=label)
+    top = max(left.get_xlim()[1], left.get_ylim()[1])
+    left.plot([0, top], [0, top], color="grey", linestyle=":", linewidth=1)
+    left.set(xlabel="client's share of the training data",
+             ylabel="client's share of the applied update mass", xlim=(0, top), ylim=(0, top))
+    left.legend(loc="upper left")
+    for i, (label, curve) in enumerate(over_time.items()):
+        right.plot(curve["time"], curve["influence"], color=color_for(label, i),
+                   marker=marker_for(label, i), markevery=6, markersize=4, label=label)
+    first = next(iter(over_time.values()))
+    right.plot(first["time"], first["data"], color="grey", linestyle="--",
+               label="their share of the data")
+    right.set(xlabel="virtual time (s)", ylabel=f"share of the update mass, slowest {len(slow)} clients",
+              ylim=(0, None))
+    right.legend(loc="center right")
+    speed_colorbar(fig, [left, right], norm)
+    return fig
+
+
 def plot_sync_vs_async(runs: Mapping[str, History], target: float | None = None) -> Figure:
     """Exercise 4: accuracy against virtual time (log scale) and against client computation."""
     fig, (ax_t, ax_w) = plt.subplots(1, 2, sharey=True)
@@ -457,7 +503,8 @@ def plot_sync_vs_async(runs: Mapping[str, History], target: float | None = None)
         _curve(ax_t, h, "time", label, color, marker=marker, log_floor=floor)
         _curve(ax_w, h, "work", label, color, marker=marker)
     _log_time_axis(ax_t, floor)
-    ax_w.set_xlabel("client computation (client-seconds, running jobs included)")
+    ax_t.set_xlabel("virtual time (s, log scale)\n(steps: accuracy of the last evaluation)")
+    ax_w.set_xlabel("client computation\n(client-seconds, running jobs included)")
     ax_t.set_ylabel("test accuracy")
     ax_t.set_ylim(0, 1)
     if target is not None:
