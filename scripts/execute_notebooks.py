@@ -6,7 +6,9 @@
 The solution notebooks (notebooks/solutions/) and the lesson notebooks that have no
 solution copy are executed in place; the learners' copies are then generated from the
 solutions and executed (scripts/make_student_notebooks.py --execute), so that the
-two never drift apart. A cell that raises stops the script, except in a cell tagged
+two never drift apart. In a notebook a learner opens as it is, a cell tagged ``answer``
+(it answers a "Predict first" question) keeps no stored output, and nbval runs it
+without comparing its output. A cell that raises stops the script, except in a cell tagged
 ``raises-exception`` (a learner's stub that is meant to fail).
 """
 
@@ -38,6 +40,13 @@ def execute(path: Path) -> None:
     start = time.perf_counter()
     NotebookClient(nb, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    if path.parent == NOTEBOOKS:  # a learner opens this one as it is: answers keep no output
+        for cell in nb.cells:
+            tags = cell.metadata.get("tags", [])
+            if cell.cell_type == "code" and "answer" in tags:
+                cell.outputs = []
+                if "nbval-ignore-output" not in tags:
+                    cell.metadata["tags"] = tags + ["nbval-ignore-output"]
     nbformat.write(nb, path)
     print(f"executed {path.relative_to(ROOT)} in {time.perf_counter() - start:.1f} s", flush=True)
 

@@ -23,10 +23,10 @@ def text(cell):
 
 
 def test_the_lesson_has_its_notebooks():
-    assert [p.name[:2] for p in LESSONS] == ["01", "02", "03", "04", "05", "06"]
+    assert [p.name[:2] for p in LESSONS] == ["01", "02", "03", "04", "05", "06", "07"]
     assert [p.name[:10] for p in STUDENT] == [f"exercise_{n}" for n in "1234"]
     # worked solutions: the lesson notebooks with a coding exercise, and every exercise
-    assert [p.name for p in SOLUTIONS] == [p.name for p in LESSONS if p.name[:2] in ("01", "03", "04")] + [
+    assert [p.name for p in SOLUTIONS] == [p.name for p in LESSONS if p.name[:2] in ("01", "03", "04", "05")] + [
         p.name for p in STUDENT]
 
 
@@ -77,7 +77,7 @@ def test_unchecked_cells_are_marked_justified_and_followed_by_a_plain_check(path
                 assert cells[i + 1]["cell_type"] == "code" and (
                     "extreme" in follow or follow.startswith("# Check")), "check it in a plain cell"
         if src.startswith("# NBVAL_SKIP"):  # only the real-cluster cell, inert unless configured
-            assert path.name.startswith("05_") and "SCHEDULER = None" in src
+            assert path.name.startswith("06_") and "SCHEDULER = None" in src
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

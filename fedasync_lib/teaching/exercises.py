@@ -534,3 +534,63 @@ def check_bias_correction(rule: Callable[[MixingContext], float]) -> Verdict:
 
     fb.part("the correction", check_rule)
     return fb.report()
+
+
+# --- Exercise 5.1: a delay-adaptive weight (notebook 5) ---------------------------------------------
+#: How much less a stable weight may learn than FedBuff's own before it counts as wasteful.
+WASTE = 0.05
+
+
+def check_delay_weight(weight: Callable[[int, int], float]) -> Verdict:
+    """Judges ``weight(staleness, concurrency) -> factor``, the weight of a stale change in a
+    FedBuff-style server step (notebook 5's stability experiment: a buffer of one update).
+    The factor must lie in [0, 1], be 1 for a fresh change (so that fresh updates learn at
+    full speed), and never grow with staleness. In the experiment, at 16 clients in flight
+    and a server step of 4, where unweighted changes diverge on every seed, the weighted runs
+    must stay stable on every seed, and must learn about as well as FedBuff's own weight
+    1 / sqrt(1 + staleness) (at most ``WASTE`` less accuracy beyond the noise): a weight that
+    throws most changes away is safe but wasteful."""
+    fb = Feedback("Exercise 5.1")
+
+    def check() -> None:
+        for c in (1, 2, 4, 10, 16):
+            previous = None
+            for t in range(0, 4 * c + 8):
+                got = float(fb.call(weight, t, c, returns="number", what=f"weight({t}, {c})"))
+                if not 0.0 <= got <= 1.0:
+                    fb.fail(f"weight({t}, {c}) is {got!r}: a weight must lie between 0 and 1.")
+                if t == 0 and got < 1.0 - 1e-12:
+                    fb.fail(f"weight(0, {c}) is {got:.4g}: a fresh change should take the full "
+                            "step (1); discounting it only slows learning.")
+                if previous is not None and got > previous + 1e-12:
+                    fb.fail(f"weight({t}, {c}) is {got:.4g}, more than weight({t - 1}, {c}) = "
+                            f"{previous:.4g}: a staler change must not weigh more.")
+                previous = got
+        fb.expect(True, "")
+        from .convergence import STEP, sqrt_weight, weighted_step
+        from .lesson import SEEDS, federated_data
+        from ..analysis import compare
+        from ..runner import run
+
+        def runs(w: Callable) -> List[Any]:
+            out = []
+            for seed in SEEDS:
+                cfg = STEP.replace(concurrency=16, server_lr=4.0, seed=seed)
+                out.append(run(cfg, "fedbuff", federated_data(cfg), buffer_step=weighted_step(w, 16)))
+            return out
+
+        yours: List[Any] = []
+        fb.promise("weight", lambda: yours.extend(runs(weight)))
+        diverged = sum(h.diverged for h in yours)
+        if not fb.expect(diverged == 0, f"with your weight, {diverged} of {len(yours)} seeds still "
+                                        "diverge at 16 clients in flight and a server step of 4."):
+            raise Rejected
+        verdict = compare(yours, runs(sqrt_weight), names=("yours", "FedBuff's"),
+                          test_size=len(federated_data(STEP).test), resolution=WASTE)
+        fb.expect(verdict.verdict != "FedBuff's",
+                  f"your weight keeps the run stable but wastes the stale changes: tail accuracy "
+                  f"{verdict.a.mean:.3f} against {verdict.b.mean:.3f} with 1 / sqrt(1 + staleness), "
+                  f"more than {WASTE:.0%} less; it throws away more than stability needs.")
+
+    fb.part("the weight", check)
+    return fb.report()

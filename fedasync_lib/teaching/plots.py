@@ -631,3 +631,77 @@ def plot_replay(history: History, until: float) -> Figure:
         for ax in (gantt, acc):
             _mark_incidents(ax, history)
     return fig
+
+
+# --- 5. analyzing convergence ------------------------------------------------------------------
+def plot_staleness_prediction(p) -> Figure:
+    """Notebook 5: each client's staleness against its mean job time, predicted (product form
+    and mean-field) and measured (marker area: its share of the updates); and each client's
+    share of the updates, predicted against measured."""
+    fig, (left, right) = plt.subplots(1, 2)
+    order = np.argsort(p.durations)
+    d = p.durations[order]
+    seen = ~np.isnan(p.measured[order])
+    left.scatter(d[seen], p.measured[order][seen], s=2000 * p.measured_share[order][seen],
+                 color=COLORS["constant"], alpha=0.6, edgecolors="black", linewidths=0.4,
+                 label="measured (area: share of updates)")
+    left.plot(d, p.predicted[order], color=COLORS["polynomial"], marker="^", markersize=4,
+              label="predicted (product form)")
+    left.plot(d, p.mean_field[order], color=COLORS["sequential"], linestyle="--",
+              label="mean-field shortcut")
+    left.axhline(p.concurrency - 1, color="black", linestyle=":", linewidth=1)
+    left.set(xscale="log", xlabel="client's mean job time (s, log scale)",
+             ylabel="staleness of its updates", title=f"{p.num_clients} clients, {p.concurrency} in flight "
+             f"(dotted: c - 1 = {p.concurrency - 1})")
+    left.legend(loc="upper left")
+    top = max(p.predicted_share.max(), p.measured_share.max()) * 1.1
+    right.scatter(p.predicted_share, p.measured_share, color=COLORS["constant"], s=20)
+    right.plot([0, top], [0, top], color="grey", linestyle=":", linewidth=1)
+    right.set(xlim=(0, top), ylim=(0, top), xlabel="predicted share of the updates",
+              ylabel="measured share of the updates")
+    return fig
+
+
+def plot_stability_grid(grids: Mapping[str, np.ndarray], concurrencies, steps) -> Figure:
+    """Notebook 5: the share of seeds that diverged, per concurrency and server step size,
+    one panel per weighting of stale changes."""
+    fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 3.4), squeeze=False)
+    for ax, (name, grid) in zip(axes[0], grids.items()):
+        image = ax.imshow(grid, cmap="Reds", vmin=0, vmax=1, aspect="auto", origin="lower")
+        ax.set_xticks(range(len(steps)), [f"{s:g}" for s in steps])
+        ax.set_yticks(range(len(concurrencies)), [str(c) for c in concurrencies])
+        ax.set(xlabel="server step size", ylabel="clients in flight", title=name)
+        ax.grid(False)
+        for i in range(len(concurrencies)):
+            for j in range(len(steps)):
+                ax.text(j, i, f"{grid[i, j]:.0%}", ha="center", va="center", fontsize=8,
+                        color="white" if grid[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=axes[0].tolist(), label="share of seeds that diverged")
+    return fig
+
+
+def plot_over_time(groups: Mapping[str, list], key: str = "train_loss", until: float | None = None,
+                   log_y: bool = True) -> Figure:
+    """Notebook 5: the mean of ``key`` over seeds against virtual time, one curve per setting
+    (each seed's value at a time is its last evaluation before it), with a band of one
+    standard deviation."""
+    from .convergence import at_time
+
+    fig, ax = plt.subplots(1, 1, figsize=(7, 3.8))
+    end = until or min(h.virtual_time for runs in groups.values() for h in runs)
+    grid = np.linspace(0, end, 80)
+    for i, (label, runs) in enumerate(groups.items()):
+        values = np.array([[at_time(h, t, key) for t in grid] for h in runs])
+        mean, std = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else np.zeros(len(grid))
+        color = color_for(label, i)
+        ax.plot(grid, mean, color=color, marker=marker_for(label, i), markevery=10, markersize=4,
+                label=f"{label} ({len(runs)} seeds)")
+        ax.fill_between(grid, np.maximum(mean - std, 1e-6), mean + std, color=color, alpha=0.18,
+                        linewidth=0)
+    ax.set_xlabel("virtual time (s)")
+    ax.set_ylabel({"train_loss": "training loss F(x)", "accuracy": "test accuracy"}.get(key, key)
+                  + (" (log scale)" if log_y else ""))
+    if log_y:
+        ax.set_yscale("log")
+    ax.legend(loc="upper right")
+    return fig
