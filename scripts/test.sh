@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install_chromium.sh
 export MPLBACKEND=Agg PYTHONHASHSEED=0
+# Runs finished in this session are kept for the other kernels that ask for the same run
+# (fedasync_lib/teaching/run_cache.py); a fresh folder each session.
+export FEDASYNC_RUN_CACHE="$PWD/test-artifacts/run-cache"
+rm -rf "$FEDASYNC_RUN_CACHE"
 exec .venv/bin/python -m pytest tests notebooks --nbval \
     --nbval-sanitize-with notebooks/sanitize.cfg --timeout=300 -p no:cacheprovider \
     -n 2 --dist loadscope "$@"

@@ -27,6 +27,7 @@ from ..analysis.queueing import predicted_drop_share, queue_model
 from ..core.config import AsyncConfig
 from ..core.history import History
 from ..runner import run
+from . import run_cache
 from .experiments import SYNC_VS_ASYNC
 from .lesson import LESSON, SEEDS, federated_data, simulate, simulate_seeds
 
@@ -161,6 +162,17 @@ def weighted_step(weight: Weight, concurrency: int) -> Callable:
     return step
 
 
+def weighted_run(config: AsyncConfig, weight: Weight) -> History:
+    """FedBuff on ``config`` with :func:`weighted_step` of ``weight``; a run with one of this
+    module's weights is kept in the run cache (:mod:`.run_cache`), a learner's is not."""
+    def compute() -> History:
+        return run(config, "fedbuff", federated_data(config),
+                   buffer_step=weighted_step(weight, config.concurrency))
+    if getattr(weight, "__module__", None) == __name__:
+        return run_cache.cached(config, f"fedbuff, weight {weight.__name__}", compute)
+    return compute()
+
+
 def stability_grid(weights: Dict[str, Weight], concurrencies: Sequence[int], steps: Sequence[float],
                    seeds: Sequence[int] = SEEDS, config: AsyncConfig = STEP) -> Dict[str, np.ndarray]:
     """For each weight: the share of ``seeds`` that diverged, at each concurrency (rows) and
@@ -173,8 +185,7 @@ def stability_grid(weights: Dict[str, Weight], concurrencies: Sequence[int], ste
                 diverged = 0
                 for s in seeds:
                     cfg = config.replace(concurrency=int(c), server_lr=float(eta), seed=int(s))
-                    h = run(cfg, "fedbuff", federated_data(cfg), buffer_step=weighted_step(weight, c))
-                    diverged += h.diverged
+                    diverged += weighted_run(cfg, weight).diverged
                 grid[i, j] = diverged / len(seeds)
         out[name] = grid
     return out

@@ -209,9 +209,11 @@ SYNC_VS_ASYNC = LESSON.replace(staleness="polynomial", buffer_size=5, server_lr=
 def sync_vs_async(heterogeneity: float, config: AsyncConfig = SYNC_VS_ASYNC,
                   buffer_step: Optional[Callable] = None) -> Dict[str, History]:
     """FedAvg, FedAsync and FedBuff on one virtual clock at ``heterogeneity``."""
+    from ..algorithms.fedbuff import fedbuff_step
+
     cfg = config.replace(heterogeneity=heterogeneity)
     data = federated_data(cfg)
-    hooks = {"buffer_step": buffer_step} if buffer_step is not None else {}
+    hooks = {"buffer_step": buffer_step} if buffer_step not in (None, fedbuff_step) else {}
     return {"FedAvg (sync)": simulate(cfg, "fedavg"),
             "FedAsync": simulate(cfg),
             "FedBuff": run(cfg, "fedbuff", data, **hooks) if hooks else simulate(cfg, "fedbuff")}
@@ -220,6 +222,18 @@ def sync_vs_async(heterogeneity: float, config: AsyncConfig = SYNC_VS_ASYNC,
 def time_to_target(runs: Dict[str, History], target: float) -> Dict[str, Optional[float]]:
     """Virtual seconds until each run first reaches ``target`` test accuracy (None: never)."""
     return {name: h.time_to_accuracy(target) for name, h in runs.items()}
+
+
+def fedbuff_seeds(config: AsyncConfig, seeds: Sequence[int] = (42, 1, 2, 3),
+                  buffer_step: Optional[Callable] = None) -> List[History]:
+    """FedBuff on ``config`` for each seed, with the learner's server step (the reference
+    step's runs come from the lesson's cache)."""
+    from ..algorithms.fedbuff import fedbuff_step
+
+    if buffer_step in (None, fedbuff_step):
+        return [simulate(config.replace(seed=int(s)), "fedbuff") for s in seeds]
+    return [run(config.replace(seed=int(s)), "fedbuff", federated_data(config.replace(seed=int(s))),
+                buffer_step=buffer_step) for s in seeds]
 
 
 def race_seeds(heterogeneity: float, seeds: Sequence[int] = (42, 1, 2, 3),

@@ -31,6 +31,7 @@ from ..core.history import History
 from ..core.model import AsyncModel
 from ..core.model_zoo import DigitsCNN, LogisticRegression
 from ..runner import run, server_for
+from . import run_cache
 from .timeline import Job, async_jobs, utilization
 
 #: The lesson's default experiment: real handwritten digits split with label
@@ -88,7 +89,7 @@ def simulate(config: AsyncConfig, algorithm: str = "fedasync") -> History:
 
 @functools.lru_cache(maxsize=256)
 def _simulate(config: AsyncConfig, algorithm: str) -> History:
-    return run(config, algorithm, federated_data(config))
+    return run_cache.cached(config, algorithm, lambda: run(config, algorithm, federated_data(config)))
 
 
 #: The seeds the lesson's multi-seed comparisons use: the lesson's own, and three more.

@@ -1,0 +1,66 @@
+"""An optional cache of finished runs on disk, shared by every process that points at it.
+
+A run is a pure function of its config, its algorithm and the library's code, so a
+finished :class:`~fedasync_lib.core.history.History` can be kept and handed out again.
+:func:`fedasync_lib.lesson.simulate` keeps runs in memory for one process; with the
+environment variable ``FEDASYNC_RUN_CACHE`` set to a folder, it also keeps them there, so
+that another process (another notebook kernel, the browser test's kernel) that asks for
+the same run gets it at once. The key of a run is a hash of its config, its algorithm and
+the source of every module of ``fedasync_lib``: change the code, and no old run is used.
+
+The test command sets the variable to a fresh folder for each session
+(``test-artifacts/run-cache``): each run is computed, and so checked against the stored
+outputs, the first time a session asks for it. ``scripts/check_outputs.sh`` leaves it
+unset, so that every notebook there computes everything itself. Nothing else sets it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..core.config import AsyncConfig
+from ..core.history import History
+
+VARIABLE = "FEDASYNC_RUN_CACHE"
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """A hash of the source of every module of the library."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def folder() -> Optional[Path]:
+    value = os.environ.get(VARIABLE)
+    return Path(value) if value else None
+
+
+def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], History]) -> History:
+    """``compute()``, or the run kept on disk for the same config, algorithm and code."""
+    where = folder()
+    if where is None:
+        return compute()
+    key = hashlib.sha256(f"{code_version()} {algorithm} {config!r}".encode()).hexdigest()[:32]
+    path = where / f"{key}.pickle"
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        pass
+    history = compute()
+    where.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=where, delete=False) as f:  # whole, or not at all
+        pickle.dump(history, f)
+    os.replace(f.name, path)
+    return history

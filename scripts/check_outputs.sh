@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Do the notebooks' stored outputs hold on a learner's machine? Runs every notebook
+# under nbval (strict: each stored output must come out identical) in five settings:
+# one, two and four threads, with a core kept busy by another process, and with the
+# CPU kernels of an AVX2 laptop (this machine has AVX-512) through the variables
+# ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA. Prints one line
+# per setting and exits 1 if any fails. About 2 to 3 minutes per setting on 2 cores.
+#
+#   bash scripts/check_outputs.sh            # all five settings
+#   bash scripts/check_outputs.sh avx2       # one of: 1 2 4 busy avx2
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export MPLBACKEND=Agg PYTHONHASHSEED=0
+
+nbval() {
+    env "$@" .venv/bin/python -m pytest notebooks --nbval --nbval-sanitize-with notebooks/sanitize.cfg \
+        -p no:cacheprovider -q -n 2 --dist loadscope --timeout=600 > "test-artifacts/check_outputs.log" 2>&1
+}
+
+declare -A SETTINGS=(
+    [1]="OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"
+    [2]="OMP_NUM_THREADS=2 MKL_NUM_THREADS=2"
+    [4]="OMP_NUM_THREADS=4 MKL_NUM_THREADS=4"
+    [busy]="BUSY=1"
+    [avx2]="ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
+)
+chosen=("${@:-1 2 4 busy avx2}")
+chosen=(${chosen[*]})
+mkdir -p test-artifacts
+failed=0
+for name in "${chosen[@]}"; do
+    spinner=""
+    if [ "$name" = busy ]; then  # another process keeps one core busy all along
+        .venv/bin/python -c "while True: pass" & spinner=$!
+    fi
+    start=$(date +%s)
+    # shellcheck disable=SC2086  # the settings are words
+    if nbval ${SETTINGS[$name]}; then
+        result="all stored outputs identical"
+    else
+        result="FAILED: $(grep -E '^FAILED' test-artifacts/check_outputs.log | head -5 | tr '\n' ' ')"
+        failed=1
+        cp test-artifacts/check_outputs.log "test-artifacts/check_outputs_$name.log"
+    fi
+    [ -n "$spinner" ] && kill "$spinner"
+    echo "[check_outputs] $name (${SETTINGS[$name]}): $result ($(( $(date +%s) - start )) s)"
+done
+exit $failed
