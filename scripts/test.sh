@@ -4,9 +4,9 @@
 # outputs (nbval); and the browser tests, which run every notebook in JupyterLab
 # and the classroom app in Voila, in Debian's Chromium (installed here when
 # missing; screenshots in test-artifacts/screenshots/). A test that hangs fails
-# after 300 s. Two pytest workers share the tests, a whole test module or notebook
-# to each (--dist loadscope keeps a notebook's cells in order on one kernel); pass
-# -n 0 to run everything in this process. Extra arguments go to pytest.
+# after 300 s. Two pytest workers share the tests, a whole test module, or a notebook
+# with its worked solution, to each (conftest.py; a notebook's cells stay in order on
+# one kernel); pass -n 0 to run everything in this process. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -166,3 +166,10 @@ def test_a_failing_cli_run_prints_one_line_and_exits_1(capsys):
                  "--input-dim", "4096"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: this config needs about") and err.count("\n") == 1
+
+
+def test_replace_with_an_unknown_setting_names_it_and_the_nearest():
+    from fedasync_lib.core.config import AsyncConfig
+
+    with pytest.raises(TypeError, match=r"no setting 'max_updates'.*did you mean 'num_updates'"):
+        AsyncConfig().replace(max_updates=5)

@@ -11,7 +11,8 @@ HERE = Path(__file__).parents[1] / "notebooks"
 LESSONS = sorted(HERE.glob("[0-9][0-9]_*.ipynb"))
 STUDENT = sorted(HERE.glob("exercise_*.ipynb"))
 SOLUTIONS = sorted((HERE / "solutions").glob("*.ipynb"))
-NOTEBOOKS = LESSONS + STUDENT + SOLUTIONS
+CHALLENGE = [HERE / "design_challenge.ipynb"]
+NOTEBOOKS = LESSONS + STUDENT + SOLUTIONS + CHALLENGE
 
 
 def load(path):

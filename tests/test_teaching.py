@@ -1,7 +1,9 @@
 """The instructor guide (notebooks/TEACHING.md) adds up, and points at real exercises:
 each plan's minutes sum to its length and its start times follow; the 90-minute plan
 includes one exercise notebook and has learners write code at least three times; every
-code exercise it names is a stub in the learner's notebook, with a checker."""
+code exercise it names is a stub in the learner's notebook, with a checker. The guide is
+the one source of the minutes: every notebook's header ("about N minutes") is the sum of
+its rows in the guide's table."""
 
 import re
 from pathlib import Path
@@ -86,3 +88,64 @@ def test_lesson_and_exercise_numbering_never_collide():
             assert all(re.search(r" E\d\.\d", h) for h in numbered), numbered
         else:
             assert not any(re.search(r" E\d", h) for h in numbered), numbered
+
+
+LESSON_NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if p.stem != "classroom")
+HEADER = re.compile(r"about (\d+) minutes")
+
+
+def table_after(heading: str) -> list[list[str]]:
+    """The rows of the first markdown table after ``heading``, as lists of cells."""
+    text = GUIDE.read_text()
+    start = text.index(heading)
+    rows = []
+    for line in text[start:].splitlines()[1:]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not set("".join(cells)) <= set("-: "):
+                rows.append(cells)
+        elif rows:
+            break
+    return rows[1:]  # without the header row
+
+
+def minutes_per_notebook() -> dict[str, int]:
+    totals: dict[str, int] = {}
+    current = None
+    for notebook, _section, minutes, _code in table_after("## Minutes per section"):
+        current = notebook or current
+        totals[current] = totals.get(current, 0) + int(minutes)
+    return totals
+
+
+def test_every_lesson_notebook_has_rows_and_no_row_names_a_missing_one():
+    totals = minutes_per_notebook()
+    assert set(totals) == {p.stem for p in LESSON_NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", LESSON_NOTEBOOKS, ids=lambda p: p.stem)
+def test_the_notebook_header_gives_the_guides_minutes(path):
+    header = nbformat.read(path, as_version=4).cells[0].source
+    found = HEADER.search(header)
+    assert found, f"{path.name}: the first cell gives no 'about N minutes'"
+    assert int(found.group(1)) == minutes_per_notebook()[path.stem], (
+        f"{path.name} says {found.group(1)} minutes, TEACHING.md's rows add up to "
+        f"{minutes_per_notebook()[path.stem]}")
+
+
+def test_solution_copies_carry_the_same_header():
+    for solution in sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb")):
+        learner = ROOT / "notebooks" / solution.name
+        headers = [HEADER.search(nbformat.read(p, as_version=4).cells[0].source)
+                   for p in (solution, learner)]
+        assert headers[0] and headers[1] and headers[0].group(0) == headers[1].group(0), solution.name
+
+
+def test_lesson_headers_count_the_same_parts():
+    parts = {}
+    for path in LESSON_NOTEBOOKS:
+        found = re.search(r"part (\d) of (\d)", nbformat.read(path, as_version=4).cells[0].source)
+        if found:
+            parts[path.stem] = (int(found.group(1)), int(found.group(2)))
+    assert sorted(n for n, _ in parts.values()) == list(range(1, len(parts) + 1))
+    assert {total for _, total in parts.values()} == {len(parts)}

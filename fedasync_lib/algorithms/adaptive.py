@@ -16,7 +16,7 @@ of the server model, and the stalest reach 0.4, so the default scale is 0.1.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -40,6 +40,7 @@ def staleness_only(a: float = 0.5) -> Callable[[MixingContext], float]:
     def rule(ctx: MixingContext) -> float:
         return ctx.config.mixing_alpha * (1.0 + ctx.staleness) ** (-a)
 
+    rule.cache_key = f"staleness_only(a={a!r})"  # a library rule: runs with it may be cached
     return rule
 
 
@@ -53,6 +54,7 @@ def staleness_and_distance(a: float = 0.5, scale: float = 0.1) -> Callable[[Mixi
         trust = 1.0 if d <= scale else scale / d
         return ctx.config.mixing_alpha * (1.0 + ctx.staleness) ** (-a) * trust
 
+    rule.cache_key = f"staleness_and_distance(a={a!r}, scale={scale!r})"
     return rule
 
 
@@ -94,6 +96,14 @@ class ParticipationWeighted:
                              "(default: the config's mixing_alpha)")
         self.cutoff, self.cap = cutoff, cap
         self.reset()
+
+    @property
+    def cache_key(self) -> Optional[str]:
+        """Names the rule for the run cache: a run with it starts from an empty state. A
+        subclass (a learner's variant) has no key, so its runs are never taken from the cache."""
+        if type(self) is not ParticipationWeighted:
+            return None
+        return f"participation_weighted(cutoff={self.cutoff!r}, cap={self.cap!r})"
 
     def reset(self) -> None:
         self.last: dict = {}  # client id -> server version at its last update

@@ -9,6 +9,7 @@ the value and the allowed range, before any training starts.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
 from dataclasses import dataclass
@@ -194,7 +195,15 @@ class AsyncConfig:
         return 64 if self.dataset == "digits" else self.input_dim
 
     def replace(self, **changes: Any) -> "AsyncConfig":
-        """A copy with some fields changed, validated again."""
+        """A copy with some fields changed, validated again. An unknown name raises,
+        naming it and the nearest setting."""
+        names = [f.name for f in dataclasses.fields(self)]
+        for key in changes:
+            if key not in names:
+                near = difflib.get_close_matches(key, names, n=1)
+                hint = f"; did you mean {near[0]!r}?" if near else ""
+                raise TypeError(f"AsyncConfig has no setting {key!r}{hint} "
+                                f"(settings: {', '.join(names)})")
         return dataclasses.replace(self, **changes)
 
 

@@ -67,11 +67,12 @@ class Score:
     seconds: float = 0.0
     error: str = ""
 
-    def row(self) -> str:
+    def row(self, width: int = 32) -> str:
+        """One line of the board (the run time is kept in ``seconds``, not shown: it depends
+        on the machine)."""
         if self.score is None:
-            return f"{self.name:32s} {'-':>7s} {'-':>8s} {'-':>8s}   {self.error}"
-        return (f"{self.name:32s} {self.score:7.3f} {self.accuracy:8.3f} {self.fairness:8.3f}"
-                f"   ({self.seconds:.1f} s)")
+            return f"{self.name:{width}s} {'-':>7s} {'-':>8s} {'-':>8s}   {self.error}"
+        return f"{self.name:{width}s} {self.score:7.3f} {self.accuracy:8.3f} {self.fairness:8.3f}"
 
 
 def _run(config: AsyncConfig, mixing_rule: Optional[Callable],
@@ -138,10 +139,11 @@ def baselines() -> List[Score]:
 def scoreboard(scores: List[Score]) -> str:
     """The board as text, best score first; failed entries last, with their reason."""
     ranked = sorted(scores, key=lambda s: (s.score is None, -(s.score or 0.0)))
-    head = f"{'entry':32s} {'score':>7s} {'accuracy':>8s} {'fairness':>8s}"
+    width = max([len(s.name) for s in scores] + [len("entry")])
+    head = f"    {'entry':{width}s} {'score':>7s} {'accuracy':>8s} {'fairness':>8s}"
     lines = [head, "-" * len(head)]
     for rank, s in enumerate(ranked, 1):
-        lines.append(f"{rank:2d}. " + s.row() if s.score is not None else "    " + s.row())
+        lines.append((f"{rank:2d}. " if s.score is not None else "    ") + s.row(width))
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ code in place of the library's reference implementation.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..core.history import History
 from ..core.model import logits
 from ..core.scheduling import Scheduler
 from ..runner import run, server_for
+from . import run_cache
 from .lesson import LESSON, federated_data, simulate
 from .timeline import async_jobs, utilization
 
@@ -101,7 +103,16 @@ class SchedulingResult:
 
 def scheduling_run(update_order: str, client_order: str, config: AsyncConfig = SCHEDULING,
                    scheduler_class: Callable[..., object] = Scheduler) -> SchedulingResult:
-    """One run of Exercise 2's experiment with a given scheduler."""
+    """One run of Exercise 2's experiment with a given scheduler (the library's scheduler's
+    runs are kept in the run cache)."""
+    if scheduler_class is Scheduler:
+        return run_cache.cached(config, f"scheduling {update_order} {client_order}",
+                                lambda: _scheduling_run(update_order, client_order, config, Scheduler))
+    return _scheduling_run(update_order, client_order, config, scheduler_class)
+
+
+def _scheduling_run(update_order: str, client_order: str, config: AsyncConfig,
+                    scheduler_class: Callable[..., object]) -> SchedulingResult:
     data = speed_skewed_digits(config)
     server = server_for(config, "fedasync", data,
                         scheduler=scheduler_class(update_order, client_order))
@@ -141,19 +152,19 @@ def fairness(runs: Sequence) -> tuple:
     return float(np.mean(jain)), float(np.mean(slow)), times
 
 
-def scheduler_table(schedulers: Dict[str, Callable[[], object]], seeds: Sequence[int] = (42, 1, 2, 3),
+def scheduler_table(schedulers: Dict[str, tuple], seeds: Sequence[int] = (42, 1, 2, 3),
                     config: AsyncConfig = SCHEDULING) -> Dict[str, List[SchedulingResult]]:
     """Exercise 2's experiment on each seed for each scheduler: ``{name: [result per seed]}``.
 
-    ``schedulers`` maps a name to a function that makes a fresh scheduler, such as
-    ``lambda: Scheduler("arrival", "fewest")`` or ``lambda: MyScheduler("arrival", "random")``.
+    ``schedulers`` maps a name to ``(scheduler class, client_order)``, such as
+    ``(Scheduler, "fewest")`` or ``(MyScheduler, "random")``; updates leave in arrival order.
     """
     table: Dict[str, List[SchedulingResult]] = {}
-    for name, make in schedulers.items():
+    for name, (cls, client_order) in schedulers.items():
         table[name] = []
         for seed in seeds:
-            r = scheduling_run("arrival", "random", config.replace(seed=int(seed)),
-                               scheduler_class=lambda u, c, make=make: make())
+            r = copy.copy(scheduling_run("arrival", client_order, config.replace(seed=int(seed)),
+                                         scheduler_class=cls))
             r.label = name
             table[name].append(r)
     return table
@@ -167,8 +178,21 @@ def mixing_rules_run(heterogeneity: float, rules: Dict[str, Optional[Callable]],
     cfg = config.replace(heterogeneity=heterogeneity)
     data = federated_data(cfg)
     return {name: (simulate(cfg.replace(staleness="constant")) if rule is None
-                   else run(cfg, "fedasync", data, mixing_rule=rule))
+                   else rule_run(cfg, rule, data))
             for name, rule in rules.items()}
+
+
+def rule_run(config: AsyncConfig, rule: Callable, data: Optional[FederatedData] = None) -> History:
+    """FedAsync on ``config`` with mixing rule ``rule``; a library rule (one that has a
+    ``cache_key``) has its runs kept in the run cache, a learner's does not."""
+    data = data if data is not None else federated_data(config)
+
+    def compute() -> History:
+        if hasattr(rule, "reset"):
+            rule.reset()
+        return run(config, "fedasync", data, mixing_rule=rule)
+    key = getattr(rule, "cache_key", None)
+    return run_cache.cached(config, f"fedasync, {key}", compute) if key else compute()
 
 
 def mixing_rules_seeds(heterogeneity: float, rules: Dict[str, Optional[Callable]],
@@ -336,10 +360,18 @@ def bias_correction(seed: int, config: AsyncConfig = None, speed_skewed: bool = 
     if config is None:
         config = SCHEDULING.replace(apply_time=0.0, staleness="polynomial") if speed_skewed else LESSON
     cfg = config.replace(seed=seed)
+    correction = rule if rule is not None else participation_weighted()
+    key = getattr(correction, "cache_key", None)
+    if key:  # a library rule: the comparison is kept in the run cache
+        return run_cache.cached(cfg, f"bias correction {speed_skewed} {key}",
+                                lambda: _bias_correction(cfg, speed_skewed, correction))
+    return _bias_correction(cfg, speed_skewed, correction)
+
+
+def _bias_correction(cfg: AsyncConfig, speed_skewed: bool, correction: Callable) -> BiasCorrection:
     data = speed_skewed_digits(cfg) if speed_skewed else federated_data(cfg)
     out: Dict[str, Dict[str, float]] = {"jain": {}, "accuracy": {}, "slow": {}}
     digits: List[int] = []
-    correction = rule if rule is not None else participation_weighted()
     if hasattr(correction, "reset"):
         correction.reset()
     for name, hooks in (("plain", {}), ("weighted", {"mixing_rule": correction})):
@@ -350,4 +382,4 @@ def bias_correction(seed: int, config: AsyncConfig = None, speed_skewed: bool = 
         out["jain"][name] = h.jain_index(by="alpha")
         out["accuracy"][name] = h.tail_accuracy()
         out["slow"][name] = digit_accuracy(server, digits)
-    return BiasCorrection(seed, out["jain"], out["accuracy"], out["slow"], digits)
+    return BiasCorrection(cfg.seed, out["jain"], out["accuracy"], out["slow"], digits)

@@ -705,3 +705,31 @@ def plot_over_time(groups: Mapping[str, list], key: str = "train_loss", until: f
         ax.set_yscale("log")
     ax.legend(loc="upper right")
     return fig
+
+
+# --- the design challenge ------------------------------------------------------------------
+def plot_scoreboard(scores, metric: str = "accuracy") -> Figure:
+    """The challenge: each entry's ``metric`` (``"accuracy"`` or ``"fairness"``) in every
+    held-out scenario (left), and each entry's score (right), best first."""
+    if metric not in ("accuracy", "fairness"):
+        raise ValueError(f"metric={metric!r} is invalid: expected 'accuracy' or 'fairness'")
+    scored = sorted([s for s in scores if s.score is not None], key=lambda s: -s.score)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+    scenarios = list(scored[0].scenarios) if scored else []
+    width = 0.8 / max(1, len(scored))
+    for i, s in enumerate(scored):
+        values = [s.scenarios[name][metric] for name in scenarios]
+        left.bar(np.arange(len(scenarios)) + (i - (len(scored) - 1) / 2) * width, values,
+                 width=width, color=cycle_color(i), label=s.name)
+    left.set_xticks(range(len(scenarios)), [n.replace(", ", "\n") for n in scenarios], fontsize=7.5)
+    left.set_ylabel({"accuracy": "tail accuracy", "fairness": "Jain's index of applied alpha"}[metric])
+    left.set_ylim(0, 1.05)
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=3, fontsize=8)
+    names = [s.name.replace("baseline: ", "") for s in scored]
+    right.barh(range(len(scored))[::-1], [s.score for s in scored],
+               color=[cycle_color(i) for i in range(len(scored))])
+    right.set_yticks(range(len(scored))[::-1], names, fontsize=8)
+    low = min((s.score for s in scored), default=0.0)
+    right.set_xlim(max(0.0, low - 0.05), 1.0)
+    right.set_xlabel("score: accuracy - 0.1 (1 - fairness)")
+    return fig

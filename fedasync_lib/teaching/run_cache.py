@@ -22,12 +22,12 @@ import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 from ..core.config import AsyncConfig
-from ..core.history import History
 
 VARIABLE = "FEDASYNC_RUN_CACHE"
+T = TypeVar("T")
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,8 +46,9 @@ def folder() -> Optional[Path]:
     return Path(value) if value else None
 
 
-def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], History]) -> History:
-    """``compute()``, or the run kept on disk for the same config, algorithm and code."""
+def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], T]) -> T:
+    """``compute()``, or the result kept on disk for the same config, algorithm and code
+    (a :class:`~fedasync_lib.core.history.History`, or an experiment's result built from runs)."""
     where = folder()
     if where is None:
         return compute()

@@ -17,7 +17,7 @@ from conftest import ROOT
 # copy only in its stub cells, and nbval runs both; so the browser runs each notebook once.
 LESSONS = [p for p in sorted((ROOT / "notebooks").glob("0[1-4]_*.ipynb"))]
 BONUS = [p for p in sorted((ROOT / "notebooks").glob("0[5-9]_*.ipynb"))]
-EXERCISES = sorted((ROOT / "notebooks").glob("exercise_*.ipynb"))
+EXERCISES = sorted((ROOT / "notebooks").glob("exercise_*.ipynb")) + [ROOT / "notebooks" / "design_challenge.ipynb"]
 
 NB = "window.jupyterapp.shell.currentWidget"
 KERNEL_IDLE = f"""() => {{ if (!window.jupyterapp || !window.jupyterapp.shell) return false;

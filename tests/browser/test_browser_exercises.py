@@ -1,4 +1,4 @@
-"""The four exercise notebooks as a learner sees them: run in JupyterLab in Chromium,
+"""The four exercise notebooks and the design challenge as a learner sees them: run in JupyterLab in Chromium,
 a slider (or a menu) moved in each interactive demo. A module of its own, with its own
 JupyterLab, so that two pytest workers can share the browser tests."""
 

@@ -1,0 +1,92 @@
+"""The run cache on disk (FEDASYNC_RUN_CACHE): a result handed out again is the result the
+run computes, a different config or algorithm is a different entry, and a learner's code
+is never answered from the cache."""
+
+from __future__ import annotations
+
+import pytest
+
+from fedasync_lib.algorithms.adaptive import ParticipationWeighted, participation_weighted, staleness_only
+from fedasync_lib.core.scheduling import Scheduler
+from fedasync_lib.teaching import experiments, run_cache
+from fedasync_lib.teaching.lesson import LESSON
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv(run_cache.VARIABLE, str(tmp_path))
+    return tmp_path
+
+
+def test_without_the_variable_nothing_is_kept(monkeypatch):
+    monkeypatch.delenv(run_cache.VARIABLE, raising=False)
+    calls = []
+    for _ in range(2):
+        run_cache.cached(LESSON, "x", lambda: calls.append(1) or len(calls))
+    assert calls == [1, 1]
+
+
+def test_a_kept_result_is_handed_out_and_keys_tell_configs_apart(cache):
+    calls = []
+
+    def compute(value):
+        calls.append(value)
+        return {"value": value}
+
+    assert run_cache.cached(LESSON, "a", lambda: compute(1)) == {"value": 1}
+    assert run_cache.cached(LESSON, "a", lambda: compute(2)) == {"value": 1}  # kept
+    assert run_cache.cached(LESSON.replace(seed=7), "a", lambda: compute(3)) == {"value": 3}
+    assert run_cache.cached(LESSON, "b", lambda: compute(4)) == {"value": 4}
+    assert calls == [1, 3, 4]
+    assert len(list(cache.glob("*.pickle"))) == 3
+
+
+def test_a_broken_entry_is_computed_again(cache):
+    run_cache.cached(LESSON, "a", lambda: 1)
+    (entry,) = cache.glob("*.pickle")
+    entry.write_bytes(b"not a pickle")
+    assert run_cache.cached(LESSON, "a", lambda: 2) == 2
+
+
+def test_library_rules_have_keys_and_a_learners_subclass_has_none():
+    assert participation_weighted().cache_key
+    assert staleness_only(0.5).cache_key != staleness_only(0.6).cache_key
+
+    class Mine(ParticipationWeighted):
+        def __call__(self, *args, **kwargs):
+            return 0.01
+
+    assert Mine().cache_key is None
+
+
+def test_cached_bias_correction_and_scheduling_equal_fresh_runs(cache, monkeypatch):
+    config = experiments.SCHEDULING.replace(apply_time=0.0, staleness="polynomial", num_updates=40)
+    fresh = experiments._bias_correction(config.replace(seed=3), True, participation_weighted())
+    first = experiments.bias_correction(3, config)
+    again = experiments.bias_correction(3, config)
+    for r in (first, again):
+        assert r.jain == fresh.jain and r.accuracy == fresh.accuracy
+        assert r.slow_digit_accuracy == fresh.slow_digit_accuracy and r.seed == 3
+    cfg = experiments.SCHEDULING.replace(num_updates=40)
+    a = experiments.scheduling_run("arrival", "fewest", cfg)
+    b = experiments.scheduling_run("arrival", "fewest", cfg)
+    c = experiments._scheduling_run("arrival", "fewest", cfg, Scheduler)
+    assert a.accuracy == b.accuracy == c.accuracy and a.jain == b.jain == c.jain
+    assert a.history.updates == c.history.updates
+
+
+def test_a_learners_scheduler_is_run_not_looked_up(cache):
+    made = []
+
+    class Counting(Scheduler):
+        def __init__(self, *args):
+            made.append(1)
+            super().__init__(*args)
+
+    cfg = experiments.SCHEDULING.replace(num_updates=30)
+    table = experiments.scheduler_table({"mine": (Counting, "fewest"),
+                                         "library": (Scheduler, "fewest")}, seeds=(1,), config=cfg)
+    experiments.scheduler_table({"mine": (Counting, "fewest")}, seeds=(1,), config=cfg)
+    assert len(made) == 2  # built for each table, never answered from the cache
+    assert table["mine"][0].accuracy == table["library"][0].accuracy
+    assert table["mine"][0].label == "mine" and table["library"][0].label == "library"
