@@ -102,6 +102,30 @@ def format_summary(history, config: AsyncConfig, seconds: float) -> str:
     return "\n".join(lines)
 
 
+#: The built-in models a command can train: ``--model NAME``.
+MODELS = ("mlp", "cnn", "logistic")
+
+
+def make_model(name: str, config: AsyncConfig):
+    """The model ``--model name`` stands for, for ``config``'s data (None: the built-in MLP)."""
+    from .core.model_zoo import DigitsCNN, LogisticRegression
+
+    if name == "mlp":
+        return None
+    if name == "cnn":
+        if config.feature_dim != 64:
+            raise ValueError(f"--model cnn reads 8x8 images (64 features), but dataset="
+                             f"{config.dataset!r} has {config.feature_dim}: use --dataset digits")
+        return DigitsCNN(num_classes=config.num_classes, seed=config.seed)
+    return LogisticRegression(config.feature_dim, config.num_classes, seed=config.seed)
+
+
+def add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=MODELS, default="mlp",
+                        help="mlp: the built-in two-layer MLP (hidden_dim); cnn: a small CNN for "
+                             "the 8x8 digits; logistic: logistic regression (default: mlp)")
+
+
 def version_text() -> str:
     """This package's version, and which build of torch is installed (CPU, CUDA or ROCm)."""
     import platform
@@ -128,11 +152,12 @@ def simulate_main(argv: List[str]) -> int:
                     "`python -m fedasync_lib deploy --help` runs real clients on Dask.")
     parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="fedasync")
+    add_model_argument(parser)
     add_config_arguments(parser)
     args = parser.parse_args(argv)
     config = config_from(args, parser)
     start = time.perf_counter()
-    history = run(config, args.algorithm)
+    history = run(config, args.algorithm, model=make_model(args.model, config))
     print(format_summary(history, config, time.perf_counter() - start))
     return 0
 
@@ -148,11 +173,21 @@ def deploy_main(argv: List[str]) -> int:
                         help="a running Dask scheduler, e.g. tcp://host:8786 (default: start a "
                              "local cluster)")
     parser.add_argument("--algorithm", choices=tuple(ALGORITHMS), default="fedasync")
+    add_model_argument(parser)
     parser.add_argument("--workers", type=int, default=2, help="local cluster's worker processes")
+    parser.add_argument("--threads-per-worker", type=int, default=None, metavar="N",
+                        help="local cluster's threads per worker (default: enough for "
+                             "--concurrency clients to train at once)")
     parser.add_argument("--time-scale", type=float, default=0.05,
                         help="real seconds a task sleeps per virtual second of its client's "
                              "job time (emulates slow devices; 0: none)")
     parser.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS")
+    parser.add_argument("--worker-timeout", type=float, default=20.0, metavar="SECONDS",
+                        help="a worker not heard from for this long is lost: its clients move "
+                             "to the others (default: 20)")
+    parser.add_argument("--save-history", type=Path, default=None, metavar="FILE",
+                        help="write the run's records (updates, evaluations, jobs, placement, "
+                             "incidents) to FILE as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--clients", dest="num_clients", type=int, default=argparse.SUPPRESS,
                         help="same as --num-clients")
@@ -162,12 +197,17 @@ def deploy_main(argv: List[str]) -> int:
     args = parser.parse_args(argv)
     config = config_from(args, parser)
     where = args.scheduler or f"a local cluster of {args.workers} worker processes"
-    print(f"{args.algorithm} with {config.num_clients} clients ({config.concurrency} at once), "
-          f"{config.num_updates} updates, on {where}", flush=True)
-    history = deploy.run(config, args.algorithm, scheduler_address=args.scheduler,
-                         n_workers=args.workers, time_scale=args.time_scale,
-                         connect_timeout=args.connect_timeout, progress=not args.no_progress)
+    print(f"{args.algorithm} ({args.model}) with {config.num_clients} clients "
+          f"({config.concurrency} at once), {config.num_updates} updates, on {where}", flush=True)
+    history = deploy.run(config, args.algorithm, model=make_model(args.model, config),
+                         scheduler_address=args.scheduler, n_workers=args.workers,
+                         threads_per_worker=args.threads_per_worker, time_scale=args.time_scale,
+                         connect_timeout=args.connect_timeout,
+                         worker_timeout=args.worker_timeout, progress=not args.no_progress)
     print("\n".join(deploy.summary_lines(history)))
+    if args.save_history is not None:
+        args.save_history.write_text(history.to_json())
+        print(f"  records written to   {args.save_history}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Real concurrent clients on Dask distributed (LocalCluster, 2 worker processes):
-the same algorithms as the simulator, real staleness, fault tolerance, clean failures,
-and no process left behind."""
+the same algorithms as the simulator, the concurrency the config asks for, any model,
+loss and data, each client's data on one worker, fault tolerance, clean failures, and no
+process left behind. Separate hosts are in test_deploy_hosts.py."""
 
 import time
 
@@ -29,7 +30,7 @@ def dask_client():
     from distributed import Client, LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+        with LocalCluster(n_workers=2, threads_per_worker=CFG.concurrency, processes=True,
                           dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
             yield client
 
@@ -121,20 +122,159 @@ def test_deployed_runs_honour_apply_time_and_update_order(dask_client):
                        u["arrival_time"] <= v["start_time"] < u["applied_time"] for v in h.updates)
 
 
-def test_killing_a_worker_mid_run_loses_no_applied_update():
-    killed = []
+def held(dask_client):
+    """``{worker: sorted client ids whose data it holds}``, over every run on the cluster."""
+    return {w: sorted(c for clients in runs.values() for c in clients)
+            for w, runs in deploy.held_data(dask_client).items()}
 
-    def kill_at_30(n, client):
+
+def test_killing_a_worker_moves_its_clients_with_their_data_and_loses_no_applied_update():
+    seen = {}
+
+    def on_update(n, client):
+        if n == 15:
+            seen["before"] = held(client)
         if n == 30:
-            killed.append(deploy.kill_busiest_worker(client))
+            seen["killed"] = deploy.kill_busiest_worker(client)
+        if n == 60:
+            seen["after"] = held(client)
 
     cfg = CFG.replace(num_updates=80)
-    h = deploy.run_fedasync(cfg, time_scale=0.05, progress=False, on_update=kill_at_30)
-    assert killed and killed[0] is not None
-    assert deploy.lost_jobs(h) >= 1  # the in-flight jobs on it were counted and redone
-    assert len(h.updates) == cfg.num_updates  # the run finished its requested updates
+    h = deploy.run_fedasync(cfg, time_scale=0.05, progress=False, on_update=on_update,
+                            worker_timeout=5)
+    # Before: every client's data on its home worker, and on no other.
+    homes = {}
+    for c, w in h.placement.items():
+        homes.setdefault(w, []).append(c)
+    assert seen["before"] == {w: sorted(cs) for w, cs in homes.items()}
+    # The kill: the worker is lost, its clients moved together, its running jobs redone.
+    assert seen["killed"] is not None and deploy.lost_workers(h) == [seen["killed"]]
+    (moved,) = [i for i in h.incidents if i["event"] == "worker lost"]
+    assert moved["client_ids"] == sorted(homes[seen["killed"]])
+    assert deploy.lost_jobs(h) >= 1
+    # After: each client's data on exactly one live worker, its current home.
+    after = seen["after"]
+    now_home = {**h.placement, **moved["moved_to"]}
+    holders = [c for cs in after.values() for c in cs]
+    assert sorted(holders) == list(range(cfg.num_clients))  # each client once
+    for w, cs in after.items():
+        assert all(now_home[c] == w for c in cs)
+    # Every job ran on its client's home at the time, and nothing applied was lost.
+    for j in h.jobs:
+        home = h.placement[j["client_id"]] if j["worker"] != moved["moved_to"].get(j["client_id"]) \
+            else moved["moved_to"][j["client_id"]]
+        assert j["worker"] == home
+    assert len(h.updates) == cfg.num_updates
     np.testing.assert_array_equal(h.column("version"), np.arange(1, cfg.num_updates + 1))
     assert h.final_accuracy > h.evals[0]["accuracy"] + 0.4  # and it went on learning
+
+
+def test_concurrency_is_what_the_config_asks_for(dask_client):
+    """concurrency=4 on 2 workers: 4 jobs train at once, by the workers' own clocks, and
+    the run takes about the emulated device time, not twice it."""
+    scale = 0.2  # each job sleeps about 0.2 s: overheads of milliseconds are small beside it
+    cfg = CFG.replace(num_updates=40, eval_every=40)
+    h = deploy.run_fedasync(cfg, client=dask_client, time_scale=scale, progress=False)
+    _, counts = deploy.concurrency_profile(h)
+    assert max(counts) == cfg.concurrency
+    assert {j["worker"] for j in h.jobs} == set(dask_client.nthreads())  # both workers trained
+    for j in h.jobs:
+        assert j["submitted"] <= j["started"] + 0.05 and j["started"] < j["finished"]
+    emulated = run_fedasync_sim(cfg).virtual_time * scale  # the same jobs on the virtual clock
+    startup = min(j["started"] for j in h.jobs)
+    assert h.virtual_time <= 1.6 * (emulated + startup), (h.virtual_time, emulated, startup)
+
+
+def run_fedasync_sim(cfg):
+    return simulate(cfg)
+
+
+def test_too_few_threads_for_the_concurrency_is_named():
+    with pytest.raises(RuntimeError, match=r"has 1 thread\(s\), but 4 of its clients may train "
+                                           r"at once.*--nthreads 4"):
+        deploy.run_fedasync(CFG, threads_per_worker=1, progress=False)
+    with pytest.raises(ValueError, match="threads_per_worker is read only for a local cluster"):
+        deploy.run_fedasync(CFG, scheduler_address="tcp://127.0.0.1:9", threads_per_worker=2)
+
+
+def own_data(cfg, images=False):
+    """The lesson's split of the digits, brought as the learner's own data."""
+    from fedasync_lib import FederatedData
+    from fedasync_lib.core.data import make_federated_data
+
+    split = make_federated_data(cfg)
+    shape = (-1, 1, 8, 8) if images else (-1, 64)
+    return FederatedData.from_clients([(c.x.reshape(shape), c.y) for c in split.clients],
+                                      (split.test.x.reshape(shape), split.test.y))
+
+
+@pytest.mark.parametrize("name", ["cnn", "logistic"])
+def test_any_model_and_own_data_deploy_as_the_policy_allows(dask_client, name):
+    from fedasync_lib import DigitsCNN, LogisticRegression
+
+    cfg = CFG.replace(num_updates=40, eval_every=20, max_staleness=3, staleness="polynomial",
+                      poly_a=0.5)
+    model = (DigitsCNN(seed=cfg.seed) if name == "cnn" else LogisticRegression(64, 10, seed=cfg.seed))
+    data = own_data(cfg, images=name == "cnn")
+    h = deploy.run_fedasync(cfg, data, model=model, client=dask_client, time_scale=0.02,
+                            progress=False)
+    staleness, alpha = h.column("staleness"), h.column("alpha")
+    assert len(h.updates) == cfg.num_updates
+    assert np.all((alpha == 0) == (staleness > 3))  # the bound drops, and only it
+    applied = alpha > 0
+    np.testing.assert_allclose(alpha[applied], cfg.mixing_alpha * (1 + staleness[applied]) ** -0.5,
+                               rtol=1e-6)  # FedAsync's polynomial weight of each staleness
+    versions = np.cumsum(applied)
+    np.testing.assert_array_equal(h.column("version"), versions)
+    np.testing.assert_array_equal(staleness, versions - applied - h.column("base_version"))
+    assert h.final_accuracy > h.evals[0]["accuracy"] + 0.2
+    assert all(j["worker"] == h.placement[j["client_id"]] for j in h.jobs)  # pinned to the data
+
+
+def test_a_lambda_loss_travels_by_value_and_trains(dask_client):
+    import torch.nn.functional as F
+
+    cfg = CFG.replace(num_updates=12, eval_every=12)
+    h = deploy.run_fedasync(cfg, loss=lambda out, y: F.cross_entropy(out, y, reduction="none"),
+                            client=dask_client, time_scale=0.0, progress=False)
+    assert len(h.updates) == 12 and h.final_accuracy > h.evals[0]["accuracy"]
+
+
+def test_what_cannot_reach_the_workers_is_named_before_anything_starts(dask_client):
+    import sys
+    import threading
+    import types
+
+    import torch.nn as nn
+
+    class Locked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(64, 10)
+            self.lock = threading.Lock()
+
+        def forward(self, x):
+            return self.linear(x)
+
+    before = len(children())
+    start = time.monotonic()
+    with pytest.raises(ValueError, match=r"model=Locked cannot be sent to the Dask workers: "
+                                         r"TypeError: cannot pickle '_thread.lock'"):
+        deploy.run_fedasync(CFG, model=Locked(), progress=False)
+    assert time.monotonic() - start < 5 and len(children()) == before  # no cluster started
+
+    # A class from a module the workers cannot import: named when it is set up, before any job.
+    module = types.ModuleType("only_on_the_driver")
+    exec("import torch.nn as nn\nclass Net(nn.Module):\n    def __init__(self):\n"
+         "        super().__init__(); self.linear = nn.Linear(64, 10)\n"
+         "    def forward(self, x):\n        return self.linear(x)\n", module.__dict__)
+    sys.modules["only_on_the_driver"] = module
+    try:
+        with pytest.raises(ValueError, match=r"cannot be set up on worker .*No module named "
+                                             r"'only_on_the_driver'.*importable there"):
+            deploy.run_fedasync(CFG, model=module.Net(), client=dask_client, progress=False)
+    finally:
+        del sys.modules["only_on_the_driver"]
 
 
 def test_a_failing_client_is_dropped_and_the_run_goes_on(dask_client):
@@ -240,27 +380,70 @@ def test_a_script_without_a_main_guard_is_told_why(tmp_path):
     assert done.returncode == 1
     assert "line 2, starts a local Dask cluster from the top level of the script" in done.stderr
     assert "Nanny failed" not in done.stderr
-    guarded = tmp_path / "guarded.py"
-    guarded.write_text("from fedasync_lib import AsyncConfig, deploy\n"
-                       "def main():\n"
-                       "    return deploy.run(AsyncConfig(num_updates=5, concurrency=2), "
-                       "progress=False, time_scale=0)\n"
-                       "if __name__ == '__main__':\n"
-                       "    print(len(main().updates))\n")
-    done = subprocess.run([sys.executable, str(guarded)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "5", done.stderr
+    # The guarded form (`if __name__ == '__main__':`) is what the CLI's own local cluster uses.
 
 
-def test_command_line_deploy(capsys):
+def test_command_line_deploy(capsys, dask_client):
     assert main(["deploy", "--updates", "20", "--clients", "8", "--concurrency", "3",
                  "--max-staleness", "none", "--time-scale", "0", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "on a local cluster of 2 worker processes" in out and "updates applied       20" in out
-    assert main(["deploy", "--updates", "30", "--clients", "8", "--concurrency", "4",
-                 "--staleness-policy", "wait", "--max-staleness", "1", "--time-scale", "0.01",
-                 "--no-progress"]) == 0
+    address = dask_client.scheduler.address  # a running cluster, as `dask scheduler` gives
+    assert main(["deploy", "--scheduler", address, "--updates", "30", "--clients", "8",
+                 "--concurrency", "4", "--staleness-policy", "wait", "--max-staleness", "1",
+                 "--time-scale", "0.01", "--no-progress"]) == 0
     out = capsys.readouterr().out
     max_seen = int(out.split("staleness mean / max")[1].split("/")[1].split()[0])
     assert "updates rejected      0" in out and max_seen <= 1
+    assert main(["deploy", "--scheduler", address, "--model", "cnn", "--updates", "12",
+                 "--clients", "6", "--concurrency", "2", "--dataset", "digits", "--time-scale",
+                 "0", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "fedasync (cnn) with 6 clients" in out and "updates applied       12" in out
     assert main(["deploy", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "2"]) == 1
     assert "cannot be reached" in capsys.readouterr().err
+
+
+def test_only_a_lost_worker_sends_a_job_again_a_training_error_drops_the_client():
+    from distributed.scheduler import KilledWorker
+
+    from fedasync_lib.deploy.dask_driver import _lost_with_its_worker
+
+    assert _lost_with_its_worker(KilledWorker("task", "tcp://10.0.0.1:1234", 0))
+    assert _lost_with_its_worker(deploy.ClientDataMissing("worker lacks client 3"))
+    assert not _lost_with_its_worker(RuntimeError("a bug in the learner's model"))
+    assert not _lost_with_its_worker(deploy.ClientTrainingError("client 0 failed"))
+
+
+def test_a_result_that_left_with_its_worker_is_given_up_not_waited_for():
+    """A finished task's result lives on its worker until fetched: when the worker dies
+    in between, the fetch is given up (and the job sent again), never waited on for ever."""
+    from fedasync_lib.deploy.dask_driver import DaskDriver, ResultLost, _lost_with_its_worker
+
+    class Unfetchable:
+        cancelled = False
+
+        def result(self, timeout=None):
+            raise TimeoutError(f"timed out after {timeout} s.")
+
+        def cancel(self):
+            self.cancelled = True
+
+    class Job:
+        job_id = 7
+
+    driver = DaskDriver.__new__(DaskDriver)
+    checks = []
+    driver.where, driver.gone = {7: "tcp://10.0.0.2:40000"}, set()
+
+    def check_workers():  # the second look finds the worker gone
+        checks.append(1)
+        if len(checks) == 2:
+            driver.gone.add("tcp://10.0.0.2:40000")
+
+    driver._check_workers = check_workers
+    future = Unfetchable()
+    error = driver._fetch(future, Job())
+    assert isinstance(error, ResultLost) and "tcp://10.0.0.2:40000" in str(error)
+    assert future.cancelled and len(checks) == 2
+    assert _lost_with_its_worker(error)

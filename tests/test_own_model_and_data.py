@@ -77,17 +77,6 @@ def test_hidden_dim_is_not_read_with_another_model():
         run(DIGITS.replace(hidden_dim=32), model=LogisticRegression())
 
 
-def test_the_dask_driver_refuses_what_its_workers_would_not_train():
-    from fedasync_lib.deploy import DaskDriver
-
-    with pytest.raises(ValueError, match="DaskDriver trains the built-in MLP only, not "
-                                         "LogisticRegression"):
-        run(DIGITS, model=LogisticRegression(), driver=DaskDriver(n_workers=1))
-    own = own_split(DIGITS.num_clients)
-    with pytest.raises(ValueError, match="this run's clients hold other data"):
-        run(DIGITS, data=own, driver=DaskDriver(n_workers=1))
-
-
 # --- any data -------------------------------------------------------------------------------
 def own_split(num_clients, as_dataset=False, images=False):
     """The digits cut into contiguous shards: data the package did not split."""

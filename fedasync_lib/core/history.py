@@ -47,9 +47,20 @@ class History:
         (virtual clock: when they would have arrived; wall clock: when they
         were cancelled).
     clock: ``"virtual"`` (simulated seconds) or ``"wall-clock"`` (a deployed run).
-    incidents: what went wrong in a deployed run (:mod:`fedasync_lib.deploy`):
-        dicts with ``time``, ``event`` (``"job lost"``, ``"client failed"``),
-        ``client_id`` and ``error``.
+    incidents: what went wrong in a deployed run (:mod:`fedasync_lib.deploy`), as dicts
+        with ``time`` and ``event``: ``"job lost"`` (``client_id``, ``worker``,
+        ``error``: the job is handed out again), ``"worker lost"`` (``worker``,
+        ``client_ids`` that moved, ``moved_to``: each one's new worker) and
+        ``"client failed"`` (``client_id``, ``error``: the run goes on without it).
+    jobs: a deployed run's jobs that reached the server, as dicts with ``job_id``,
+        ``client_id``, ``worker`` (the one that trained it), ``submitted`` (when the
+        task was last handed to Dask), ``started`` and ``finished`` (on the worker's
+        clock), ``arrived`` (when the server had its result), all in seconds since the
+        run started, ``device`` (its emulated device time, slept on the worker) and
+        ``attempts`` (more than 1 when it was redone after a lost worker). Empty on
+        the virtual clock.
+    placement: a deployed run's home worker of each client at the start
+        (``{client_id: worker address}``); moves are in ``incidents``.
     """
 
     algorithm: str
@@ -63,6 +74,36 @@ class History:
     unfinished: List[Dict[str, Any]] = field(default_factory=list)
     incidents: List[Dict[str, Any]] = field(default_factory=list)
     clock: str = "virtual"
+    jobs: List[Dict[str, Any]] = field(default_factory=list)
+    placement: Dict[int, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The whole record as JSON (numbers as plain floats and ints; nan as null)."""
+        import dataclasses
+        import json
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {str(k): plain(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [plain(v) for v in value]
+            if isinstance(value, (np.integer, np.floating)):
+                value = value.item()
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
+            return value
+        return json.dumps(plain(dataclasses.asdict(self)), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "History":
+        """A History back from :meth:`to_json` (placement keys as ints again)."""
+        import json
+
+        values = json.loads(text)
+        values["placement"] = {int(k): v for k, v in values.get("placement", {}).items()}
+        if values.get("final_accuracy") is None:
+            values["final_accuracy"] = float("nan")
+        return cls(**values)
 
     def record_update(self, job: Any, *, applied_time: float, version: int, staleness: int,
                       alpha: float, train_loss: float) -> None:

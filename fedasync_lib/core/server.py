@@ -156,6 +156,7 @@ class AsyncServer:
         self.policy = policy
         self.module = model  # its own parameters stay untouched: the server trains copies
         self.loss = loss
+        self.training = training  # the path asked for: "auto", "hand-written" or "torch.func"
         self.local_training = local_trainer(model, [c.dataset for c in clients], config,
                                             loss=loss, training=training)
         self.model = ServerModel({k: v.detach().clone() for k, v in model.state_dict().items()})

@@ -1,234 +1,129 @@
 """The Dask driver: real concurrent clients for the one event loop.
 
-The simulator runs every client on a virtual clock. This driver makes each
-client's local training a real Dask task on a worker process, and staleness
-comes from real timing. The server loop is not copied here: it is the
-simulator's own (:class:`~fedasync_lib.core.server.AsyncServer`), with every
-policy (FedAsync, FedBuff, FedAvg, the staleness bounds) and hook, driven by
-the wall clock:
+The simulator runs every client on a virtual clock. This driver makes each client's
+local training a real Dask task on a worker process, and staleness comes from real
+timing. The server loop is not copied here: it is the simulator's own
+(:class:`~fedasync_lib.core.server.AsyncServer`), with every policy (FedAsync, FedBuff,
+FedAvg, the staleness bounds), hook, model, loss and training path, driven by the wall
+clock:
 
-    * ``start``: submit the job as a task;
-    * ``next_event``: the next task to complete (``distributed.as_completed``),
-      or nothing before the server is free again (``apply_time``);
+    * ``open``: each client gets a home worker, and its data is sent there once
+      (:mod:`~fedasync_lib.deploy.placement`, :func:`~fedasync_lib.deploy.worker.install`);
+    * ``start``: submit the job as a task pinned to the client's home;
+    * ``next_event``: the next task to complete, or nothing before the server is free
+      again (``apply_time``); meanwhile, every ``CHECK_EVERY`` seconds, whether a
+      worker has left the cluster;
     * ``result``: the trained model the task returned.
 
-It runs on a ``LocalCluster`` started for the run (worker processes; its HTTP
-and dashboard server on a random loopback port, so no port conflicts), or
-unchanged on a real cluster given its scheduler address, or on an existing
-``distributed.Client``.
+Only model states cross the network once the run has started: a job carries the state
+it starts from, and returns the trained one.
 
-Teaching heterogeneity on one laptop: every client keeps the typical job
-time the simulator would give it, and its task sleeps ``time_scale`` real
-seconds per virtual second before it trains. A slow device is slow on
-purpose. With ``time_scale=0`` tasks take only as long as their training.
+**Concurrency.** A slow device is slow on purpose: each task sleeps ``time_scale`` real
+seconds per virtual second of its client's job time, then trains. The sleep holds one of
+its worker's threads, as a real device is busy while it trains, and releases the GIL. So
+that ``concurrency`` clients really train at once, every worker needs a thread for each
+of its clients that may be in flight together, ``min(concurrency, its clients)``: a
+local cluster is started with that many threads per worker, and a cluster given by
+address is checked for them before the run starts. ``History.jobs`` records, per job,
+when it was submitted and when it started and finished on its worker.
 
 Failures, as they are handled:
 
-* a worker dies mid-run: the jobs running on it are lost. Each lost job is
-  counted (``History.incidents``) and handed out again, from the same model
-  version, to a surviving worker. Updates already applied live in this
-  process and are never lost. (On a cluster started here, Dask's own retry
-  is switched off so that a loss is seen and counted; on an existing cluster
-  Dask may retry it silently first.)
-* a client's training raises: the run goes on without that client, and the
-  error is recorded. If every client has failed, the run stops with an error.
-* the scheduler cannot be reached, or no worker joins within
-  ``connect_timeout``: a ``RuntimeError`` that says which, and nothing is
-  left running.
+* a worker is lost: its process dies (the scheduler no longer lists it), or its host
+  drops off the network (the scheduler has heard no heartbeat from it for
+  ``worker_timeout`` seconds of this process's clock). Its clients move, with their data, to the surviving workers
+  (``History.incidents``: ``"worker lost"``), and each job it was running is counted
+  (``"job lost"``) and handed out again, from the same model version, at the client's
+  new home. Updates already applied live in this process and are never lost. The redone
+  job arrives later than it would have, so its staleness (and weight) can differ, and a
+  bound may drop it. A lost worker is never used again in the run, even if it comes back.
+  (On a cluster started here, Dask's own retry is switched off so that a loss is seen at
+  once.)
+* a client's training raises (or the same job is lost three times): the run goes on
+  without that client, and the error is recorded. If every client has failed, the run
+  stops with an error.
+* the scheduler cannot be reached, or no worker joins within ``connect_timeout``: a
+  ``RuntimeError`` that says which, and nothing is left running. A model or loss that
+  cannot be sent to the workers, or not loaded there, is a ``ValueError`` before any job
+  starts.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
+from concurrent.futures import CancelledError
 import numbers
 import time
+import uuid
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-if TYPE_CHECKING:
-    from ..core.server import AsyncServer
-
-
-import torch
-
-from ..core import processes
-from ..core.config import AsyncConfig
-from ..core.data import make_federated_data
 from ..core.driver import Arrival, Driver, Failure
 from ..core.history import History
 from ..core.model import State
 from ..core.training import LocalJob
-from ..core.training_mlp import MLPTrainer
+from . import worker
+from .cluster import connect, wait_for_workers
+from .placement import Placement
+from .worker import ClientDataMissing, TrainingSpec
+
+if TYPE_CHECKING:
+    from ..core.server import AsyncServer
+
+class ResultLost(RuntimeError):
+    """A task finished, but its worker left before its result was fetched."""
 
 
-class ClientTrainingError(RuntimeError):
-    """Raised inside a task when a client's training fails (or is made to fail)."""
+#: Seconds between two looks at which workers the scheduler still has.
+CHECK_EVERY = 0.25
+#: A job lost this many times fails its client (a worker that keeps dying on it).
+MAX_ATTEMPTS = 3
 
 
-# --- what runs on a worker ---------------------------------------------------------------
-@functools.lru_cache(maxsize=4)
-def _worker_data(config: AsyncConfig):
-    """Each worker builds the data split once: it is a pure function of the config."""
-    return make_federated_data(config)
+def pack_spec(server: "AsyncServer") -> bytes:
+    """The run's :class:`~fedasync_lib.deploy.worker.TrainingSpec` as cloudpickle bytes
+    (what Dask uses: a model class or loss defined in a notebook or script travels by
+    value). ``ValueError``, naming the object, if it cannot be sent."""
+    import cloudpickle
 
-
-def train_on_worker(config: AsyncConfig, client_id: int, job_id: int, base_state: State,
-                    sleep_seconds: float, fail: bool = False) -> tuple:
-    """One client's job on a worker: wait as long as the device would, then train.
-
-    Returns ``(new_state, train_loss, worker_seconds)``.
-    """
-    import torch
-
-    start = time.perf_counter()
-    torch.set_num_threads(1)  # one thread per worker process: no oversubscription
-    if fail:
-        raise ClientTrainingError(f"client {client_id} failed during training (job {job_id})")
-    time.sleep(sleep_seconds)  # the emulated device's speed (deliberate, on the real clock)
-    data = _worker_data(config)
-    job = LocalJob(job_id, client_id, 0, base_state)
-    (state, loss), = MLPTrainer(data.clients, config).train([job])
-    return {k: v.clone() for k, v in state.items()}, loss, time.perf_counter() - start
-
-
-# --- connecting ----------------------------------------------------------------------------
-def _connect(stack: ExitStack, scheduler_address: Optional[str], client: Any, n_workers: int,
-             connect_timeout: float):
-    """A ``distributed.Client``: the one given, one connected to the address, or a new
-    LocalCluster's. Everything started here is closed by ``stack``."""
-    import dask
-    from distributed import Client, LocalCluster
-
-    if client is not None:
-        return client
-    if scheduler_address is not None:
-        _probe_scheduler(scheduler_address, connect_timeout)
+    spec = TrainingSpec(server.config, server.module, server.loss,
+                        server.training)
+    for name, obj in (("model", spec.model), ("loss", spec.loss)):
         try:
-            return stack.enter_context(Client(scheduler_address, timeout=f"{connect_timeout}s"))
-        except (OSError, TimeoutError) as err:
-            raise RuntimeError(f"scheduler_address={scheduler_address!r} cannot be reached within "
-                               f"{connect_timeout:g} s: {err}") from None
-    unguarded = processes.unguarded_call_in_main_script()
-    if unguarded is not None:
-        path, line = unguarded
-        raise RuntimeError(
-            f"{path}, line {line}, starts a local Dask cluster from the top level of the script, "
-            "outside an `if __name__ == \"__main__\":` block. Each of the cluster's worker "
-            "processes is a new Python that imports your script again, and would start a "
-            "cluster of its own; put the code that calls deploy.run under that `if`")
-    stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": 0}))
-    # Dask's own log lines about dead workers would repeat what History.incidents records.
-    # dashboard_address=None would still bind the default port 8787: use a random one.
-    cluster = stack.enter_context(LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                               processes=True, dashboard_address="127.0.0.1:0",
-                                               silence_logs=logging.CRITICAL))
-    return stack.enter_context(Client(cluster))
+            cloudpickle.loads(cloudpickle.dumps(obj))
+        except Exception as err:  # whatever the learner's object raises
+            shown = type(obj).__name__ if name == "model" else repr(obj)
+            raise ValueError(
+                f"{name}={shown} cannot be sent to "
+                f"the Dask workers: {type(err).__name__}: {err}. Keep only layers, tensors "
+                "and plain values on it (no open files, locks, generators or clients)") from None
+    return cloudpickle.dumps(spec)
 
 
-def check_address(address: str) -> None:
-    """Raise ``ValueError`` unless ``address`` reads as a Dask scheduler address, PROTOCOL://HOST:PORT."""
-    from distributed.comm import parse_address, parse_host_port
-
-    example = "expected PROTOCOL://HOST:PORT, for example 'tcp://10.0.0.5:8786'"
-    if not isinstance(address, str) or "://" not in address:
-        raise ValueError(f"scheduler_address={address!r} is invalid: {example}")
-    try:
-        scheme, location = parse_address(address)
-        if scheme not in ("tcp", "tls"):
-            raise ValueError(f"protocol {scheme!r}")
-        host, port = parse_host_port(location)
-        if not host or not 0 < int(port) < 65536:
-            raise ValueError("host or port")
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"scheduler_address={address!r} is invalid ({err}): {example}, "
-                         "with protocol tcp or tls") from None
-
-
-def _probe_scheduler(address: str, timeout: float) -> None:
-    """Ask whatever listens at ``address`` who it is, within ``timeout`` seconds; raise
-    ``RuntimeError`` unless a Dask scheduler answers. (Dask's own client, pointed at
-    another kind of server, can wait for ever or read a garbage message length and
-    try to allocate exabytes.)"""
-    import asyncio
-    import concurrent.futures
-    import socket
-
-    from distributed.comm import connect, parse_address, parse_host_port
-
-    host, port = parse_host_port(parse_address(address)[1])
-    try:  # first, is anything listening at all?
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as err:
-        raise RuntimeError(f"scheduler_address={address!r} cannot be reached within {timeout:g} "
-                           f"s: {err}") from None
-
-    async def identity() -> Any:
-        comm = await connect(address, timeout=timeout)
-        try:
-            await comm.write({"op": "identity", "reply": True})
-            return await asyncio.wait_for(comm.read(), timeout)
-        finally:
-            comm.abort()
-
-    def ask() -> Any:  # its own event loop, also when the caller runs one (Jupyter)
-        return asyncio.run(identity())
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        try:
-            reply = pool.submit(ask).result(3 * timeout + 5)
-        except BaseException as err:  # no answer, or a garbage one (MemoryError, ...)
-            reply = err
-    if not (isinstance(reply, dict) and reply.get("type") == "Scheduler"):
-        raise RuntimeError(f"scheduler_address={address!r} answers, but not as a Dask scheduler "
-                           "does: is something else listening on that port? Start one with "
-                           "`dask scheduler` and give its address")
-
-
-def _wait_for_workers(client, connect_timeout: float) -> None:
-    try:
-        client.wait_for_workers(1, timeout=connect_timeout)
-    except (TimeoutError, OSError):
-        raise RuntimeError(f"no worker joined the cluster at {client.scheduler.address} within "
-                           f"{connect_timeout:g} s: start workers (`dask worker ADDRESS`) or "
-                           "pass a cluster that has some") from None
-
-
-def _check_server(server: "AsyncServer") -> None:
-    """Workers rebuild the data from the config and train the built-in MLP: refuse anything else."""
-    if not isinstance(server.local_training, MLPTrainer):
-        raise ValueError(f"DaskDriver trains the built-in MLP only, not {type(server.module).__name__} "
-                         f"with {server.local_training.name}: run other models on the virtual clock")
-    expected = make_federated_data(server.config).clients
-    same = len(expected) == len(server.clients) and all(
-        torch.equal(e.x, c.dataset.x) and torch.equal(e.y, c.dataset.y)
-        for e, c in zip(expected, server.clients))
-    if not same:
-        raise ValueError("DaskDriver's workers build the data from the config "
-                         "(make_federated_data(config)), but this run's clients hold other data: "
-                         "run custom data on the virtual clock")
-
-
-# --- the driver ------------------------------------------------------------------------------
 class DaskDriver(Driver):
     """Jobs as Dask tasks on the wall clock: see the module docstring.
 
-    ``scheduler_address`` (``"tcp://host:8786"``) or ``client`` selects an
-    existing cluster; with neither, a LocalCluster of ``n_workers`` processes
-    is started when the run opens and shut down when it closes.
-    ``time_scale``: real seconds a task sleeps per virtual second of its
-    client's job time (and the server per virtual second of ``apply_time``).
-    ``faulty_clients`` make their tasks raise (to teach failure handling).
-    ``on_update(n, dask_client)`` is called after each handled update.
+    ``scheduler_address`` (``"tcp://host:8786"``) or ``client`` selects an existing
+    cluster; with neither, a LocalCluster of ``n_workers`` processes with
+    ``threads_per_worker`` threads each (default: enough for the config's concurrency)
+    is started when the run opens and shut down when it closes. ``worker_timeout``:
+    seconds without a heartbeat after which a worker counts as lost. ``time_scale``: real
+    seconds a task sleeps per virtual second of its client's job time (and the server per
+    virtual second of ``apply_time``). ``faulty_clients`` make their tasks raise (to teach
+    failure handling). ``on_update(n, dask_client)`` is called after each handled update.
     """
 
     clock = "wall-clock"
 
     def __init__(self, scheduler_address: Optional[str] = None, client: Any = None, *,
-                 n_workers: int = 2, time_scale: float = 0.05, connect_timeout: float = 30.0,
-                 progress: bool = True, faulty_clients: Iterable[int] = (),
+                 n_workers: int = 2, threads_per_worker: Optional[int] = None,
+                 time_scale: float = 0.05, connect_timeout: float = 30.0,
+                 worker_timeout: float = 20.0, progress: bool = True,
+                 faulty_clients: Iterable[int] = (),
                  on_update: Optional[Callable[[int, Any], None]] = None):
+        from .cluster import check_address
+
         if not (isinstance(time_scale, numbers.Real) and math.isfinite(time_scale)
                 and time_scale >= 0):
             raise ValueError(f"time_scale={time_scale!r} is invalid: expected a number >= 0")
@@ -236,39 +131,139 @@ class DaskDriver(Driver):
                 and connect_timeout > 0):
             raise ValueError(f"connect_timeout={connect_timeout!r} is invalid: expected a "
                              "number of seconds > 0")
-        if client is None and scheduler_address is None and not (
-                isinstance(n_workers, numbers.Integral) and 1 <= n_workers <= 256):
+        if not (isinstance(worker_timeout, numbers.Real) and math.isfinite(worker_timeout)
+                and worker_timeout > 0):
+            raise ValueError(f"worker_timeout={worker_timeout!r} is invalid: expected a number "
+                             "of seconds > 0 (a worker silent for that long is lost)")
+        local = client is None and scheduler_address is None
+        if local and not (isinstance(n_workers, numbers.Integral) and 1 <= n_workers <= 256):
             raise ValueError(f"n_workers={n_workers!r} is invalid: expected an integer in [1, 256]")
+        if threads_per_worker is not None and not (
+                isinstance(threads_per_worker, numbers.Integral) and 1 <= threads_per_worker <= 1024):
+            raise ValueError(f"threads_per_worker={threads_per_worker!r} is invalid: expected an "
+                             "integer in [1, 1024] or None (enough for the config's concurrency)")
+        if threads_per_worker is not None and not local:
+            raise ValueError("threads_per_worker is read only for a local cluster started by the "
+                             "run: start the workers of your cluster with `dask worker ADDRESS "
+                             "--nthreads N` instead")
         if scheduler_address is not None:
             check_address(scheduler_address)
         self.scheduler_address, self.client = scheduler_address, client
-        self.n_workers, self.time_scale = n_workers, time_scale
-        self.connect_timeout, self.progress = connect_timeout, progress
+        self.n_workers, self.threads_per_worker = n_workers, threads_per_worker
+        self.time_scale, self.connect_timeout, self.progress = time_scale, connect_timeout, progress
+        self.worker_timeout = worker_timeout
         self.faulty = set(faulty_clients)
         self.on_update = on_update
 
+    # --- setting up ---------------------------------------------------------------------
     def open(self, server: "AsyncServer", history: History) -> None:
         from distributed import as_completed
 
-        _check_server(server)
         self.config, self.history = server.config, history
+        self.spec_bytes = pack_spec(server)  # before anything starts
+        self.data = {c.client_id: (c.dataset.x, c.dataset.y) for c in server.clients}
+        self.run_id = f"fedasync-{uuid.uuid4().hex[:12]}"
+        self.started_cluster = self.client is None and self.scheduler_address is None
         self.stack = ExitStack()
         try:
-            self.dask_client = _connect(self.stack, self.scheduler_address, self.client,
-                                        self.n_workers, self.connect_timeout)
-            _wait_for_workers(self.dask_client, self.connect_timeout)
+            threads = self.threads_per_worker or max(1, min(self.config.concurrency,
+                                                            self.config.num_clients))
+            self.dask_client = connect(self.stack, self.scheduler_address, self.client,
+                                       self.n_workers, threads, self.connect_timeout)
+            wait_for_workers(self.dask_client, self.connect_timeout)
+            self.gone: set = set()  # workers lost during the run: never used again
+            self.heard: Dict[str, Tuple[float, float]] = {}  # worker -> (last_seen, when it changed)
+            nthreads = self._alive()
+            self.placement = Placement.spread(range(self.config.num_clients), list(nthreads))
+            self._check_threads(nthreads)
+            self.stack.callback(self._forget_run)
+            self._install(dict(self.placement.home))
         except BaseException:
             self.stack.close()
             raise
+        history.placement = dict(self.placement.home)
+        quiet = _QuietCancelledGather()
+        logging.getLogger("asyncio").addFilter(quiet)
+        self.stack.callback(logging.getLogger("asyncio").removeFilter, quiet)
         self.bar = _progress_bar(self.config.num_updates, history.algorithm, self.progress)
         self.stack.callback(self.bar.close)
         self.in_flight: Dict[Any, LocalJob] = {}
         self.results: Dict[int, Tuple[State, float]] = {}
         self.sleeps: Dict[int, float] = {}
-        self.attempts = 0
+        self.where: Dict[int, str] = {}  # job id -> the worker its task is pinned to
+        self.submitted: Dict[int, float] = {}
+        self.attempts: Dict[int, int] = {}
+        self.tasks = 0
         self.completed = as_completed()
-        self.t0 = time.perf_counter()
+        self.t0, self.t0_epoch = time.perf_counter(), time.time()  # the run's clock starts now
+        self.next_check = CHECK_EVERY
 
+    def _alive(self) -> Dict[str, int]:
+        """The workers that count as alive now, with their threads: those the scheduler
+        lists, has heard from within ``worker_timeout`` seconds, and that were not lost."""
+        workers = self.dask_client.scheduler_info()["workers"]
+        now = time.monotonic()
+        alive = {}
+        for address, info in workers.items():
+            seen = info.get("last_seen")
+            if self.heard.get(address, (None,))[0] != seen:
+                self.heard[address] = (seen, now)  # its clock, not ours: compare changes only
+            if address not in self.gone and now - self.heard[address][1] <= self.worker_timeout:
+                alive[address] = int(info["nthreads"])
+        return alive
+
+    def _check_threads(self, nthreads: Dict[str, int]) -> None:
+        c = self.config.concurrency
+        for address, threads in sorted(nthreads.items()):
+            need = min(c, len(self.placement.clients_on(address)))
+            if threads < need:
+                raise RuntimeError(
+                    f"worker {address} has {threads} thread(s), but {need} of its clients may "
+                    f"train at once (concurrency={c}): their jobs would queue on it, and fewer "
+                    f"than {c} clients would train at once. Start the workers with `dask worker "
+                    f"ADDRESS --nthreads {min(c, self.config.num_clients)}`")
+
+    def _install(self, homes: Dict[int, str]) -> None:
+        """Send each client's data (and the spec) to its home worker; wait until they hold it."""
+        from distributed import wait
+
+        by_worker: Dict[str, Dict[int, Any]] = {}
+        for client_id, address in homes.items():
+            by_worker.setdefault(address, {})[client_id] = self.data[client_id]
+        futures = {address: self.dask_client.submit(
+            worker.install, self.run_id, self.spec_bytes, clients, workers=[address],
+            allow_other_workers=False, pure=False, key=f"{self.run_id}-install-{uuid.uuid4().hex[:8]}")
+            for address, clients in by_worker.items()}
+        try:
+            wait(list(futures.values()), timeout=self.connect_timeout + 60)
+        except TimeoutError:
+            pass  # named below, worker by worker
+        for address, future in futures.items():
+            if future.status != "finished":
+                error = future.exception() if future.status == "error" else "no answer"
+                raise ValueError(
+                    f"the run cannot be set up on worker {address}: "
+                    f"{type(error).__name__ + ': ' if isinstance(error, BaseException) else ''}"
+                    f"{error}. The model and the loss travel to the workers by cloudpickle: a "
+                    "class from a module must be importable there (install it on every worker), "
+                    "or define it in the notebook or script that calls deploy.run")
+
+    def _forget_run(self) -> None:
+        """Free the run's data on the workers of a cluster that outlives the run."""
+        if self.started_cluster:
+            return  # the cluster is shut down with the run
+        from distributed import wait
+
+        try:
+            alive = set(self._alive())
+            futures = [self.dask_client.submit(worker.drop, self.run_id, workers=[a],
+                                               allow_other_workers=False, pure=False)
+                       for a in self.placement.workers() if a in alive]
+            wait(futures, timeout=5)
+        except Exception:  # noqa: BLE001  # a cluster that is going away: nothing left to free
+            pass
+
+    # --- the clock and the jobs ---------------------------------------------------------
     def now(self) -> float:
         """Seconds since the run started."""
         return time.perf_counter() - self.t0
@@ -277,40 +272,115 @@ class DaskDriver(Driver):
         return self.now() + self.time_scale * seconds
 
     def start(self, job: LocalJob, duration: float) -> None:
-        self._submit(job, self.time_scale * duration)
+        self.sleeps[job.job_id] = self.time_scale * duration
+        self._submit(job)
 
-    def _submit(self, job: LocalJob, sleep: float) -> None:
-        self.attempts += 1
+    def _submit(self, job: LocalJob) -> None:
+        home = self.placement.home[job.client_id]
+        self.tasks += 1
+        self.attempts[job.job_id] = self.attempts.get(job.job_id, 0) + 1
         future = self.dask_client.submit(
-            train_on_worker, self.config, job.client_id, job.job_id, job.base_state, sleep,
-            job.client_id in self.faulty, pure=False,
-            key=f"fedasync-job-{job.job_id}-{self.attempts}")
-        self.sleeps[job.job_id] = sleep
+            worker.train_job, self.run_id, job.client_id, job.job_id, job.base_state,
+            self.sleeps[job.job_id], job.client_id in self.faulty, workers=[home],
+            allow_other_workers=False, pure=False, key=f"{self.run_id}-job-{job.job_id}-{self.tasks}")
+        self.where[job.job_id] = home
+        self.submitted[job.job_id] = self.now()
         self.in_flight[future] = job
         self.completed.add(future)
 
     def next_event(self, until: Optional[float]):
         while True:
-            if until is not None:  # the server is busy until then: wait no longer
-                while not self.completed.has_ready():
-                    if self.now() >= until:
-                        return None
-                    time.sleep(0.001)
-            future = next(self.completed)
-            job = self.in_flight.pop(future)
-            if future.status != "error":
-                state, loss, _ = future.result()
-                self.results[job.job_id] = (state, loss)
-                del self.sleeps[job.job_id]
-                job.arrival_time = self.now()
-                return Arrival(job)
-            error = future.exception()
-            if isinstance(error, ClientTrainingError) or job.client_id in self.faulty:
-                return Failure(job, error)
-            # The worker running it died: hand the same job out again, from the same model.
-            self.history.incidents.append({"time": self.now(), "event": "job lost",
-                                           "client_id": job.client_id, "error": repr(error)})
-            self._submit(job, self.sleeps[job.job_id])
+            if self.completed.has_ready():
+                future = next(self.completed)
+                job = self.in_flight.pop(future, None)
+                if job is None:
+                    continue  # cancelled: its worker left, and the job was sent again
+                if future.status == "finished":
+                    out = self._fetch(future, job)
+                    if not isinstance(out, BaseException):
+                        return self._arrived(job, out)
+                    error = out
+                else:
+                    error = future.exception() if future.status == "error" else RuntimeError(
+                        f"task {future.status}")
+                if not _lost_with_its_worker(error) or self.attempts[job.job_id] >= MAX_ATTEMPTS:
+                    return Failure(job, error)  # the client's training raised: drop the client
+                self._job_lost(job, error)
+                continue
+            now = self.now()
+            if until is not None and now >= until:
+                return None
+            if now >= self.next_check:
+                self._check_workers()
+                self.next_check = self.now() + CHECK_EVERY
+            time.sleep(0.002)
+
+    def _fetch(self, future, job: LocalJob) -> Any:
+        """The result of a finished task, or the error that stands for it. A finished
+        task's result stays in its worker's memory until it is fetched, so a worker that
+        dies in between takes it along, and Dask would wait for ever to recompute a task
+        pinned to a worker that is gone: then :class:`ResultLost`, and the job is sent again."""
+        while True:
+            try:
+                return future.result(timeout=4 * CHECK_EVERY)
+            except TimeoutError:
+                self._check_workers()
+                if self.where[job.job_id] not in self.gone:
+                    continue
+                error: BaseException = ResultLost(
+                    f"worker {self.where[job.job_id]} left before the job's result was fetched")
+            except Exception as raised:  # noqa: BLE001  # judged by the caller
+                error = raised
+            future.cancel()
+            return error
+
+    def _arrived(self, job: LocalJob, out: Dict[str, Any]) -> Arrival:
+        self.results[job.job_id] = (out["state"], out["loss"])
+        job.arrival_time = self.now()
+        self.history.jobs.append({
+            "job_id": job.job_id, "client_id": job.client_id, "worker": out["worker"],
+            "submitted": self.submitted[job.job_id],
+            "started": out["started"] - self.t0_epoch, "finished": out["finished"] - self.t0_epoch,
+            "arrived": job.arrival_time, "device": self.sleeps[job.job_id],
+            "attempts": self.attempts[job.job_id]})
+        return Arrival(job)
+
+    def _job_lost(self, job: LocalJob, error: BaseException) -> None:
+        """The task of ``job`` died with its worker: move the worker's clients if it has
+        left, then send the same job (same model version) to the client's home."""
+        self.history.incidents.append({"time": self.now(), "event": "job lost",
+                                       "client_id": job.client_id, "worker": self.where[job.job_id],
+                                       "error": repr(error)})
+        self._check_workers()
+        self._submit(job)
+
+    def _check_workers(self) -> None:
+        alive = self._alive()
+        for lost in [w for w in self.placement.workers() if w not in alive]:
+            self.gone.add(lost)
+            self._worker_lost(lost, self._alive())
+            alive = self._alive()
+
+    def _worker_lost(self, lost: str, alive: Dict[str, int]) -> None:
+        deadline = time.monotonic() + self.connect_timeout
+        while not alive:  # a local cluster's nanny brings a worker back; give it time
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"every worker has left the cluster (the last one: {lost}), "
+                                   f"and none joined within {self.connect_timeout:g} s")
+            time.sleep(0.1)
+            alive = self._alive()
+        moved = self.placement.move_from(lost, list(alive))
+        self._install(moved)
+        self.history.incidents.append({"time": self.now(), "event": "worker lost", "worker": lost,
+                                       "client_ids": sorted(moved), "moved_to": moved})
+        for future, job in list(self.in_flight.items()):
+            if self.where[job.job_id] == lost:
+                del self.in_flight[future]
+                future.cancel()
+                self.history.incidents.append({"time": self.now(), "event": "job lost",
+                                               "client_id": job.client_id, "worker": lost,
+                                               "error": f"worker {lost} left the cluster"})
+                self._submit(job)
 
     def result(self, job: LocalJob) -> Tuple[State, float]:
         return self.results.pop(job.job_id)
@@ -328,6 +398,25 @@ class DaskDriver(Driver):
             job.arrival_time = self.now()  # cancelled now
         self.stack.close()
         return stopped
+
+
+class _QuietCancelledGather(logging.Filter):
+    """Drops the one message Dask's client leaves when a fetch of a result is given up
+    (``ResultLost``): asyncio's "Task exception was never retrieved" with ``AllExit``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return type(exc).__name__ != "AllExit"
+
+
+def _lost_with_its_worker(error: BaseException) -> bool:
+    """True when a task failed because its worker went away (or lacked the client's data),
+    not because the training raised: then the job is sent again."""
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    return isinstance(error, (KilledWorker, CommClosedError, ClientDataMissing, ResultLost,
+                              CancelledError))
 
 
 def _progress_bar(total: int, algorithm: str, enabled: bool):
@@ -348,27 +437,59 @@ def kill_busiest_worker(dask_client) -> Optional[str]:
     processing = dask_client.processing()
     if not processing:
         return None
-    address = max(processing, key=lambda a: len(processing[a]))
+    address = max(processing, key=lambda a: (len(processing[a]), a))
     pid = dask_client.run(os.getpid, workers=[address])[address]
     os.kill(pid, signal.SIGKILL)
     return address
 
 
+def held_data(dask_client) -> Dict[str, Dict[str, List[int]]]:
+    """Per worker, the clients whose data it holds, per run: ``{worker: {run id: [client ids]}}``."""
+    return dask_client.run(worker.held_clients)
+
+
 def lost_jobs(history: History) -> int:
-    """How many jobs were lost with a dead worker and handed out again."""
+    """How many jobs were lost with a worker and handed out again."""
     return sum(1 for i in history.incidents if i["event"] == "job lost")
+
+
+def lost_workers(history: History) -> List[str]:
+    """The workers that left the cluster during the run, in order."""
+    return [i["worker"] for i in history.incidents if i["event"] == "worker lost"]
+
+
+def concurrency_profile(history: History) -> Tuple[List[float], List[int]]:
+    """How many jobs were training on the workers at each moment, by the workers' own
+    start and finish times: ``(times, counts)``, a step function (count from each time on)."""
+    edges = sorted([(j["started"], 1) for j in history.jobs] + [(j["finished"], -1) for j in history.jobs],
+                   key=lambda e: (e[0], e[1]))
+    times, counts, running = [], [], 0
+    for t, step in edges:
+        running += step
+        times.append(t)
+        counts.append(running)
+    return times, counts
+
+
+def overhead_per_job(history: History) -> List[float]:
+    """Per job, the seconds from submission to arrival beyond its emulated device time: the
+    task's round trip, its training, and any wait for a thread or the training lock."""
+    return [j["arrived"] - j["submitted"] - j["device"] for j in history.jobs]
 
 
 def summary_lines(history: History) -> List[str]:
     s = history.summary()
     accuracy = (f"  DIVERGED after {len(history.updates)} updates: {s['divergence']}"
                 if s["diverged"] else f"  final test accuracy   {s['final_accuracy']:.3f}")
+    _, counts = concurrency_profile(history)
     return [
         accuracy,
         f"  updates applied       {s['updates_applied']}",
         f"  updates rejected      {s['updates_rejected']}",
         f"  staleness mean / max  {s['mean_staleness']:.2f} / {s['max_staleness']}",
         f"  wall-clock time       {s['virtual_time']:.1f} s",
+        f"  most jobs training at once on the workers  {max(counts, default=0)}",
         f"  jobs lost and redone  {lost_jobs(history)}",
+        f"  workers lost          {len(lost_workers(history))}",
         f"  clients failed        {sorted({i['client_id'] for i in history.incidents if i['event'] == 'client failed'})}",
     ]

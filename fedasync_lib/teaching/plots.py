@@ -582,12 +582,40 @@ def plot_deploy_vs_simulation(deployed: History, simulated: History) -> Figure:
     return fig
 
 
+def plot_concurrency(deployed: History, simulated: History, time_scale: float) -> Figure:
+    """How many clients were training at each moment: the deployed run by its workers' own
+    start and finish times, the simulated one by its jobs' start and arrival on the virtual
+    clock, scaled to real seconds by ``time_scale``."""
+    from ..deploy.dask_driver import concurrency_profile
+
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    edges = sorted([(u["start_time"] * time_scale, 1) for u in simulated.updates]
+                   + [(u["arrival_time"] * time_scale, -1) for u in simulated.updates])
+    sim_t, sim_n, running = [0.0], [0], 0
+    for t, step in edges:
+        running += step
+        sim_t.append(t)
+        sim_n.append(running)
+    dep_t, dep_n = concurrency_profile(deployed)
+    ax.step(sim_t, sim_n, where="post", color=COLORS["sequential"], linestyle="--",
+            label=f"simulated, x {time_scale:g} s per virtual s")
+    ax.step([0.0, *dep_t], [0, *dep_n], where="post", color=COLORS["constant"],
+            label="deployed, by the workers' clocks")
+    ax.set_xlabel("wall-clock time (s)")
+    ax.set_ylabel("clients training at once")
+    ax.set_ylim(0, max(max(sim_n), max(dep_n, default=0)) + 1)
+    ax.legend(loc="lower center")
+    return fig
+
+
 def _mark_incidents(ax: Axes, history: History) -> None:
     lost = [i for i in history.incidents if i["event"] == "job lost"]
     if lost:
         t = lost[0]["time"]
+        moved = sum(len(i["client_ids"]) for i in history.incidents if i["event"] == "worker lost")
+        what = f", {moved} clients moved" if moved else ""
         ax.axvline(t, color="red", linestyle="--", linewidth=1.2)
-        ax.annotate(f"worker killed: {len(lost)} job(s) lost and redone", (t, 0.05),
+        ax.annotate(f"worker lost: {len(lost)} job(s) redone{what}", (t, 0.05),
                     textcoords="offset points", xytext=(6, 0), color="red", fontsize=9)
 
 
