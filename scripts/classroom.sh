@@ -6,4 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/voila notebooks/classroom.ipynb --no-browser "$@"
+# The template (share/jupyter/voila/templates/fedasync-offline) is Voila's own, minus the
+# stylesheets it links from a CDN: the page needs nothing but this server.
+export JUPYTER_PATH="$PWD/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
+exec .venv/bin/voila notebooks/classroom.ipynb --no-browser --template=fedasync-offline "$@"

@@ -123,6 +123,9 @@ def jupyterlab(tmp_path_factory):
         str(BIN / "jupyter"), "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
         f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}",
         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
+        # Kernels talk over Unix sockets: no TCP port to lose to another process between
+        # the server picking it and the kernel binding it (the suite runs Dask clusters).
+        "--KernelManager.transport=ipc",
     ], f"http://127.0.0.1:{port}", log)
     try:
         server.wait_ready(f"{server.url}/api/status?token={token}")
@@ -136,9 +139,10 @@ def jupyterlab(tmp_path_factory):
 def voila(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("voila") / "voila.log"
+    # The README's classroom command itself (its template asks for nothing off the server).
     server = Server("Voila", [
-        str(BIN / "voila"), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
-        "--show_tracebacks=True", str(ROOT / "notebooks" / "classroom.ipynb"),
+        "bash", str(ROOT / "scripts" / "classroom.sh"), f"--port={port}", "--Voila.ip=127.0.0.1",
+        "--show_tracebacks=True", "--KernelManager.transport=ipc",
     ], f"http://127.0.0.1:{port}", log)
     try:
         server.wait_ready()

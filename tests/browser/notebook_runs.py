@@ -6,6 +6,7 @@ them out."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -15,9 +16,19 @@ from conftest import ROOT
 
 # The learners' copies, as learners open them. A solution copy differs from its learner's
 # copy only in its stub cells, and nbval runs both; so the browser runs each notebook once.
-LESSONS = [p for p in sorted((ROOT / "notebooks").glob("0[1-4]_*.ipynb"))]
+# Every run of the test command: what the 90-minute class opens (lesson notebooks 1 to 4,
+# and Exercise E1, whose unwritten stubs must not stop Run all).
+LESSONS = [p for p in sorted((ROOT / "notebooks").glob("0[1-4]_*.ipynb"))] + [
+    ROOT / "notebooks" / "exercise_1_bounded_staleness.ipynb"]
+# The other notebooks run in the browser with FEDASYNC_BROWSER_ALL=1 (scripts/check_outputs.sh
+# sets it): each costs 10 to 40 s of JupyterLab on top of nbval, which runs every one of
+# them on every test run, and whose demos' functions the notebooks check at their extremes.
 BONUS = [p for p in sorted((ROOT / "notebooks").glob("0[5-9]_*.ipynb"))]
-EXERCISES = sorted((ROOT / "notebooks").glob("exercise_*.ipynb")) + [ROOT / "notebooks" / "design_challenge.ipynb"]
+EXERCISES = [p for p in sorted((ROOT / "notebooks").glob("exercise_*.ipynb")) if p not in LESSONS] + [
+    ROOT / "notebooks" / "design_challenge.ipynb"]
+ALL = os.environ.get("FEDASYNC_BROWSER_ALL") == "1"
+only_with_all = pytest.mark.skipif(not ALL, reason="in the browser with FEDASYNC_BROWSER_ALL=1 "
+                                   "(scripts/check_outputs.sh); nbval runs it on every test run")
 
 NB = "window.jupyterapp.shell.currentWidget"
 KERNEL_IDLE = f"""() => {{ if (!window.jupyterapp || !window.jupyterapp.shell) return false;
@@ -93,6 +104,22 @@ def check_demo_rerenders(page, demo, screenshot: Path) -> str:
     return action
 
 
+def open_with_a_kernel(page, url: str, shot: Path) -> None:
+    """Open the notebook and wait for its kernel. A page that has not asked for a kernel
+    within 60 s is reloaded once, as a learner would (the reason, any dialog's text, goes to
+    the test's output); a second failure fails the test, with a screenshot."""
+    for attempt in (1, 2):
+        page.goto(url)
+        try:
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000 * attempt)
+            return
+        except Exception:  # noqa: BLE001  # Playwright's TimeoutError
+            dialogs = [d.inner_text()[:300] for d in page.locator(".jp-Dialog").all()]
+            page.screenshot(path=str(shot))
+            print(f"attempt {attempt}: no idle kernel; dialogs: {dialogs}; screenshot {shot.name}")
+    pytest.fail(f"JupyterLab started no kernel for the notebook (screenshot {shot.name})", pytrace=False)
+
+
 def run_notebook_and_move_its_demo(notebook, browser, jupyterlab, screenshots):
     """Run ``notebook`` in JupyterLab, fail on an error output, and check its demo responds."""
     name = str(notebook.relative_to(ROOT / "notebooks")).replace("/", "__").replace(".ipynb", "")
@@ -101,8 +128,7 @@ def run_notebook_and_move_its_demo(notebook, browser, jupyterlab, screenshots):
     try:
         url = (f"{jupyterlab.url}/lab/tree/{notebook.relative_to(ROOT).as_posix()}"
                f"?token={jupyterlab.token}&reset")  # a fresh workspace: no tabs left from before
-        page.goto(url)
-        page.wait_for_function(KERNEL_IDLE, timeout=120_000)
+        open_with_a_kernel(page, url, shot)
         dismiss_notifications(page)
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         page.wait_for_timeout(1000)
