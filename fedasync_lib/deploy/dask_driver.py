@@ -182,9 +182,7 @@ class DaskDriver(Driver):
             self.stack.close()
             raise
         history.placement = dict(self.placement.home)
-        quiet = _QuietCancelledGather()
-        logging.getLogger("asyncio").addFilter(quiet)
-        self.stack.callback(logging.getLogger("asyncio").removeFilter, quiet)
+        _quiet_cancelled_gathers()
         self.bar = _progress_bar(self.config.num_updates, history.algorithm, self.progress)
         self.stack.callback(self.bar.close)
         self.in_flight: Dict[Any, LocalJob] = {}
@@ -402,11 +400,19 @@ class DaskDriver(Driver):
 
 class _QuietCancelledGather(logging.Filter):
     """Drops the one message Dask's client leaves when a fetch of a result is given up
-    (``ResultLost``): asyncio's "Task exception was never retrieved" with ``AllExit``."""
+    (``ResultLost``): asyncio's "Task exception was never retrieved" with ``AllExit``. It
+    can come long after the run (when the task is garbage-collected), so the filter stays
+    for the life of the process; it drops nothing else."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         return type(exc).__name__ != "AllExit"
+
+
+def _quiet_cancelled_gathers() -> None:
+    log = logging.getLogger("asyncio")
+    if not any(isinstance(f, _QuietCancelledGather) for f in log.filters):
+        log.addFilter(_QuietCancelledGather())
 
 
 def _lost_with_its_worker(error: BaseException) -> bool:
