@@ -27,7 +27,7 @@ has the same time limits as the checkers have, and nbgrader's own 300 s per cell
 from __future__ import annotations
 
 import argparse
-import json
+import copy
 import shutil
 import sys
 from pathlib import Path
@@ -49,6 +49,13 @@ c.ClearSolutions.enforce_metadata = True
 # Grading runs the whole notebook: its experiments take seconds, a learner's endless loop
 # is stopped by the checkers' own time limits, and any cell by this one.
 c.Execute.timeout = 300
+# nbgrader runs notebooks through nbclient, whose wait for a cell's reply can miss a ZeroMQ
+# wake-up and then sit until that timeout with the reply in its socket: the guard in
+# scripts/zmq_poll_fix.py (of this course's repository) looks again every second.
+import sys  # noqa: E402
+sys.path.insert(0, {scripts!r})
+import zmq_poll_fix  # noqa: E402
+zmq_poll_fix.install()
 '''
 
 
@@ -63,7 +70,7 @@ def assignments() -> List[Path]:
 
 
 def course_source(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    nb = nbformat.from_dict(json.loads(json.dumps(solution)))
+    nb = copy.deepcopy(solution)
     nb.cells = [c for c in nb.cells if "solution-only" not in c.metadata.get("tags", [])]
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -81,7 +88,8 @@ def main(argv=None) -> int:
     folder = args.folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "nbgrader_config.py").write_text(
-        CONFIG.format(root=str(folder), stub=code_stub("this exercise")))
+        CONFIG.format(root=str(folder), stub=code_stub("this exercise"),
+                      scripts=str(ROOT / "scripts")))
     names = []
     for path in assignments():
         name = path.stem
