@@ -90,3 +90,70 @@ def test_a_learners_scheduler_is_run_not_looked_up(cache):
     assert len(made) == 2  # built for each table, never answered from the cache
     assert table["mine"][0].accuracy == table["library"][0].accuracy
     assert table["mine"][0].label == "mine" and table["library"][0].label == "library"
+
+
+PROCESS = r"""
+import sys, time
+from pathlib import Path
+from fedasync_lib.teaching import run_cache
+from fedasync_lib.teaching.lesson import LESSON
+
+name, where = sys.argv[1], Path(sys.argv[2])
+
+def compute():
+    (where / f"{name}.computing").touch()
+    deadline = time.monotonic() + 60
+    while not (where / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return name
+
+(where / f"{name}.asking").touch()
+print(run_cache.cached(LESSON, "same run", compute))
+"""
+
+
+def _wait_for(path, seconds):
+    import time
+    deadline = time.monotonic() + seconds
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return path.exists()
+
+
+def test_two_processes_asking_for_one_run_compute_it_once(tmp_path):
+    """The classroom's case: while one kernel computes a run, another that asks for it waits
+    and gets the same result instead of computing it too."""
+    import os
+    import subprocess
+    import sys
+
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    env = {**os.environ, run_cache.VARIABLE: str(tmp_path / "cache")}
+
+    def start(name):
+        return subprocess.Popen([sys.executable, "-c", PROCESS, name, str(flags)], env=env,
+                                stdout=subprocess.PIPE, text=True)
+
+    first = start("first")
+    try:
+        assert _wait_for(flags / "first.computing", 60)
+        second = start("second")
+        try:
+            assert _wait_for(flags / "second.asking", 60)
+            # Without the lock, the second process would now be computing the run as well.
+            assert not _wait_for(flags / "second.computing", 1.5)
+            (flags / "go").touch()
+            out_first, _ = first.communicate(timeout=60)
+            out_second, _ = second.communicate(timeout=60)
+        finally:
+            second.kill()
+    finally:
+        first.kill()
+    assert out_first.strip() == out_second.strip() == "first"
+    assert not (flags / "second.computing").exists()
+
+
+def test_a_run_inside_the_same_runs_computation_does_not_wait_for_itself(cache):
+    outer = run_cache.cached(LESSON, "a", lambda: run_cache.cached(LESSON, "a", lambda: 5) + 1)
+    assert outer in (5, 6)

@@ -8,10 +8,19 @@ that another process (another notebook kernel, the browser test's kernel) that a
 the same run gets it at once. The key of a run is a hash of its config, its algorithm and
 the source of every module of ``fedasync_lib``: change the code, and no old run is used.
 
-The test command sets the variable to a fresh folder for each session
+One process computes a run, the others wait for it: while a process computes a run it
+holds a lock on that run's key (``flock`` on ``<key>.lock``), and a process that asks for
+the same run meanwhile waits for the lock and then reads the result. So twenty learners
+of the classroom app who move a slider to the same value at the same moment cost one
+simulation, not twenty (docs/classroom.md measures it). Where ``fcntl`` does not exist
+(Windows), there is no lock, and two processes may both compute the same run.
+
+Two places set the variable. The test command sets it to a fresh folder for each session
 (``test-artifacts/run-cache``): each run is computed, and so checked against the stored
-outputs, the first time a session asks for it. ``scripts/check_outputs.sh`` leaves it
-unset, so that every notebook there computes everything itself. Nothing else sets it.
+outputs, the first time a session asks for it. ``scripts/classroom.sh`` sets it, unless it
+is set already, to ``.cache/classroom-runs`` for all the learners' kernels of one server.
+``scripts/check_outputs.sh`` leaves it unset, so that every notebook there computes
+everything itself.
 """
 
 from __future__ import annotations
@@ -21,8 +30,14 @@ import hashlib
 import os
 import pickle
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Iterator, Optional, Set, TypeVar
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock (see the module's docstring)
+    fcntl = None  # type: ignore[assignment]
 
 from ..core.config import AsyncConfig
 
@@ -54,14 +69,45 @@ def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], T]) -> T:
         return compute()
     key = hashlib.sha256(f"{code_version()} {algorithm} {config!r}".encode()).hexdigest()[:32]
     path = where / f"{key}.pickle"
+    kept = _read(path)
+    if kept is not None:
+        return kept
+    with _only_one_computes(where, key):
+        kept = _read(path)  # computed by another process while this one waited
+        if kept is not None:
+            return kept
+        history = compute()
+        with tempfile.NamedTemporaryFile(dir=where, delete=False) as f:  # whole, or not at all
+            pickle.dump(history, f)
+        os.replace(f.name, path)
+    return history
+
+
+def _read(path: Path):
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
     except (OSError, EOFError, pickle.UnpicklingError):
-        pass
-    history = compute()
+        return None
+
+
+#: Keys this process holds the lock of: a run computed inside another run's computation
+#: with the same key must not wait for itself.
+_held: Set[str] = set()
+
+
+@contextmanager
+def _only_one_computes(where: Path, key: str) -> Iterator[None]:
+    """Hold the lock on ``key`` across processes while the body runs."""
     where.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=where, delete=False) as f:  # whole, or not at all
-        pickle.dump(history, f)
-    os.replace(f.name, path)
-    return history
+    if fcntl is None or key in _held:
+        yield
+        return
+    with open(where / f"{key}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _held.add(key)
+        try:
+            yield
+        finally:
+            _held.discard(key)
+            fcntl.flock(lock, fcntl.LOCK_UN)
