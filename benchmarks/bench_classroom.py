@@ -2,6 +2,7 @@
 
     python benchmarks/bench_classroom.py                      # N = 1, 5, 10, 20
     python benchmarks/bench_classroom.py --learners 1 5 --moves 3
+    python benchmarks/bench_classroom.py --no-shared-cache    # each kernel computes its own runs
     python benchmarks/bench_classroom.py --preheat            # Voila's pre-heated kernels
 
 For each N, a fresh Voila server is started with the README's classroom command
@@ -10,14 +11,20 @@ learner, with a kernel of its own). Measured, per N:
 
 * **time to the first plot**: from the moment all N pages were asked for, until each
   page shows the app's first plot (median and the slowest page);
-* **slider latency**: every learner moves the concurrency slider at the same moment,
-  ``--moves`` times; the time from the key press until that page's plot has been
-  replaced (median and 95th percentile over all moves of all learners);
-* **server memory**: the resident memory of the Voila server and all its kernels,
-  once every page shows its plot.
+* **slider latency**: every learner moves the concurrency slider one step down at the
+  same moment, ``--moves`` times (10 -> 9 -> 8 -> ...: each move asks for a run no kernel
+  has computed yet); the time from the key press until that page's plot has been replaced
+  (median and 95th percentile over all moves of all learners);
+* **server memory**: the largest resident memory of the Voila server and all its kernels,
+  taken once every page shows its plot and again after the last move.
 
-With ``--preheat`` the server keeps N kernels that have already run the notebook
-(``--preheat_kernel=True --pool_size=N``), so that a page only has to attach to one.
+``scripts/classroom.sh`` gives all the kernels one shared cache of finished runs
+(``FEDASYNC_RUN_CACHE``); each measurement here starts with an empty one, so that it is
+"the whole class follows the teacher's moves". With ``--no-shared-cache`` every kernel
+computes every run itself: that is also the cost when every learner makes a move of their
+own. With ``--preheat`` the server keeps N kernels that have already run the notebook
+(``--preheat_kernel=True --pool_size=N``), and the learners arrive once that pool is full
+and idle; Voila refills the pool as pages take kernels from it, so the server then runs 2N.
 Prints a table, and writes it as JSON with ``--json FILE``. The numbers are this
 machine's (2 cores): docs/classroom.md has them, with this command.
 """
@@ -27,11 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Dict, List
@@ -52,12 +61,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_voila(port: int, preheat: int, log: Path) -> subprocess.Popen:
+def start_voila(port: int, preheat: int, cache: Path | None, log: Path) -> subprocess.Popen:
     extra = ["--preheat_kernel=True", f"--pool_size={preheat}"] if preheat else []
+    env = {**os.environ, "FEDASYNC_RUN_CACHE": str(cache) if cache else ""}
     proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "classroom.sh"), f"--port={port}",
                              "--Voila.ip=127.0.0.1", "--KernelManager.transport=ipc", *extra],
                             cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -94,6 +104,40 @@ def tree_memory_mb(pid: int) -> float:
     return total / 2**20
 
 
+def wait_pool_idle(pid: int, kernels: int, timeout: float = 900) -> float:
+    """Wait until the server has ``kernels`` kernels and they have stopped computing (the
+    pre-heated pool is full); the seconds that took."""
+    start = time.monotonic()
+    quiet = 0
+    seen: Dict[int, psutil.Process] = {}  # one object per process: cpu_percent needs the last call's
+    while time.monotonic() - start < timeout:
+        try:
+            procs = psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            raise RuntimeError("the Voila server stopped")
+        found = [seen.setdefault(p.pid, p) for p in procs if "ipykernel" in " ".join(_cmdline(p))]
+        busy = sum(_cpu(p) for p in found)
+        quiet = quiet + 1 if len(found) >= kernels and busy < 10 else 0
+        if quiet >= 3:
+            return time.monotonic() - start
+        time.sleep(1)
+    raise RuntimeError(f"the pool of {kernels} kernels was not ready within {timeout:.0f} s")
+
+
+def _cmdline(p: psutil.Process) -> List[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def _cpu(p: psutil.Process) -> float:
+    try:
+        return p.cpu_percent(interval=None)
+    except psutil.Error:
+        return 0.0
+
+
 def first_src(page) -> str | None:
     img = page.locator(".fedasync-classroom img")
     return img.first.get_attribute("src") if img.count() else None
@@ -114,14 +158,17 @@ def wait_all(pages, done, timeout: float) -> Dict[int, float]:
     return at
 
 
-def measure(n: int, moves: int, preheat: bool, browser, logs: Path) -> dict:
+def measure(n: int, moves: int, preheat: bool, shared_cache: bool, browser, logs: Path) -> dict:
     port = free_port()
-    proc = start_voila(port, n if preheat else 0, logs / f"voila_{n}{'_preheat' if preheat else ''}.log")
+    name = f"{n}{'_preheat' if preheat else ''}{'' if shared_cache else '_nocache'}"
+    cache = Path(tempfile.mkdtemp(prefix="classroom-runs-")) if shared_cache else None
+    proc = start_voila(port, n if preheat else 0, cache, logs / f"voila_{name}.log")
     contexts = [browser.new_context(viewport={"width": 1300, "height": 900}) for _ in range(n)]
     pages = [c.new_page() for c in contexts]
+    pool_ready = None
     try:
         if preheat:
-            time.sleep(min(10 + 3 * n, 120))  # let the pool fill before the learners arrive
+            pool_ready = wait_pool_idle(proc.pid, n)
         asked = time.monotonic()
         for page in pages:
             page.goto(f"http://127.0.0.1:{port}/", wait_until="commit", timeout=300_000)
@@ -134,13 +181,15 @@ def measure(n: int, moves: int, preheat: bool, browser, logs: Path) -> dict:
             pressed = {}
             for i, page in enumerate(pages):
                 page.locator(".fedasync-classroom .noUi-handle").first.focus()
-                page.keyboard.press("ArrowLeft" if move % 2 == 0 else "ArrowRight")
+                page.keyboard.press("ArrowLeft")  # a value not asked for before
                 pressed[i] = time.monotonic()
             replaced = wait_all(pages, lambda i, p: first_src(p) not in (None, before[i]), timeout=600)
             latencies += [replaced[i] - pressed[i] for i in range(n)]
         latencies.sort()
+        memory = max(memory, tree_memory_mb(proc.pid))
         p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
-        return {"learners": n, "preheat": preheat,
+        return {"learners": n, "preheat": preheat, "shared_cache": shared_cache,
+                "pool_ready_s": pool_ready,
                 "first_plot_median_s": statistics.median(first_plot), "first_plot_max_s": first_plot[-1],
                 "slider_p50_s": statistics.median(latencies), "slider_p95_s": p95,
                 "server_memory_mb": memory}
@@ -148,6 +197,8 @@ def measure(n: int, moves: int, preheat: bool, browser, logs: Path) -> dict:
         for c in contexts:
             c.close()
         stop(proc)
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -155,6 +206,8 @@ def main(argv=None) -> int:
     parser.add_argument("--learners", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--moves", type=int, default=3, help="slider moves per learner")
     parser.add_argument("--preheat", action="store_true", help="Voila's pre-heated kernels")
+    parser.add_argument("--no-shared-cache", dest="shared_cache", action="store_false",
+                        help="every kernel computes every run itself")
     parser.add_argument("--json", type=Path, help="write the rows to this file")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
@@ -168,18 +221,19 @@ def main(argv=None) -> int:
     rows = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(executable), args=ARGS)
-        print(f"{'learners':>8s} {'preheat':>7s} {'first plot median / max':>24s} "
+        print(f"{'learners':>8s} {'preheat':>7s} {'cache':>6s} {'first plot median / max':>24s} "
               f"{'slider p50 / p95':>18s} {'server memory':>14s}")
         for n in args.learners:
-            row = measure(n, args.moves, args.preheat, browser, logs)
+            row = measure(n, args.moves, args.preheat, args.shared_cache, browser, logs)
             rows.append(row)
+            if args.json:  # after each row: a long sweep that stops early keeps what it measured
+                args.json.write_text(json.dumps(rows, indent=2))
             print(f"{n:8d} {'yes' if args.preheat else 'no':>7s} "
+                  f"{'shared' if args.shared_cache else 'none':>6s} "
                   f"{row['first_plot_median_s']:10.1f} s / {row['first_plot_max_s']:5.1f} s "
                   f"{row['slider_p50_s']:7.2f} s / {row['slider_p95_s']:5.2f} s "
                   f"{row['server_memory_mb'] / 1024:10.1f} GiB", flush=True)
         browser.close()
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
     return 0
 
 
