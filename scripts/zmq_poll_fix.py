@@ -6,11 +6,12 @@ through nbclient, which waits for a cell's ``execute_reply`` with
 with no time limit. ZeroMQ signals new messages on an *edge-triggered* file descriptor;
 now and then that edge is consumed without the poll being woken. The reply then sits in
 the socket while the poll waits for ever: the kernel is idle, the page shows "Executing 1
-of 2" for good. Measured with ``benchmarks/bench_classroom.py``-style runs of 5 pages at
-once on 2 cores: about one round in four had a page stuck so, with ipykernel 7.4.0 and
-6.31.0 and with pyzmq 27.3.0 and 26.4.0 alike; in every stuck case the socket held the
-message (``zmq.EVENTS`` had ``POLLIN``) while nbclient was still waiting on it
-(docs/classroom.md has the runs).
+of 2" for good. In runs of 5 pages opened at once on 2 cores
+(``benchmarks/stuck_pages.py --no-guard``), about one round in five had a page stuck so,
+with ipykernel 7.4.0 and 6.31.0 and with pyzmq 27.3.0 and 26.4.0 alike. In the stuck case
+looked into (with a signal handler that listed the server's asyncio tasks and read each
+client's socket), the socket held the message (``zmq.EVENTS`` had ``POLLIN``) while
+nbclient was still waiting on it. docs/classroom.md has the counts.
 
 The guard. :func:`install` makes jupyter_client's asyncio channel poll in slices of one
 second and look again after each: pyzmq's poll, when its time is up, asks the socket
