@@ -1,15 +1,15 @@
 """Notebooks 5 to 7 (convergence, deploy, your own model) as a learner sees them: run in JupyterLab in Chromium,
 a slider (or a menu) moved in each interactive demo. A module of its own, with its own
-JupyterLab, so that two pytest workers can share the browser tests. Left out
-with FEDASYNC_BROWSER_QUICK=1."""
+JupyterLab, so that two pytest workers can share the browser tests. Run with
+FEDASYNC_BROWSER_ALL=1 (scripts/check_outputs.sh does); skipped otherwise."""
 
 from __future__ import annotations
 
 import pytest
 
-from notebook_runs import BONUS, unless_quick, run_notebook_and_move_its_demo
+from notebook_runs import BONUS, only_with_all, run_notebook_and_move_its_demo
 
-pytestmark = unless_quick
+pytestmark = only_with_all
 
 
 @pytest.mark.parametrize("notebook", BONUS, ids=lambda p: p.name)
