@@ -68,6 +68,11 @@ def start_voila(port: int, preheat: int, cache: Path | None, log: Path) -> subpr
                              "--Voila.ip=127.0.0.1", "--KernelManager.transport=ipc", *extra],
                             cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
                             start_new_session=True, env=env)
+    return wait_for_port(proc, port, log)
+
+
+def wait_for_port(proc: subprocess.Popen, port: int, log: Path) -> subprocess.Popen:
+    """``proc``, once its server answers on ``port`` (within 180 s; else an error naming ``log``)."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:

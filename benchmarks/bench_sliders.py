@@ -59,6 +59,12 @@ DEMOS: Dict[str, Callable[[int], None]] = {
                              "staleness + distance": adaptive.staleness_and_distance()}))),
     "Exercise 4: FedAvg, FedAsync, FedBuff (heterogeneity)":
         lambda i: render(plots.plot_sync_vs_async(experiments.sync_vs_async(0.3 + 0.05 * i), 0.9)),
+    # The classroom app's move, and its simulation alone: how much of a move is drawing.
+    "Classroom app: the run and its drawing (heterogeneity)":
+        lambda i: render(plots.plot_classroom(lesson.classroom_run(
+            "FedAsync", 9, 1.0 + 0.05 * i, "polynomial", 0.5, 0.9), "FedAsync")),
+    "Classroom app: the run alone (heterogeneity)":
+        lambda i: lesson.classroom_run("FedAsync", 9, 1.6 + 0.05 * i, "polynomial", 0.5, 0.9),
 }
 
 

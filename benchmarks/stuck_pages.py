@@ -1,8 +1,8 @@
 """How often does a classroom page stay at "Executing 1 of 2" for good? With and without the
 guard of scripts/zmq_poll_fix.py.
 
-    python benchmarks/stuck_pages.py --learners 5 --rounds 16              # as served (guard on)
-    python benchmarks/stuck_pages.py --learners 5 --rounds 16 --no-guard   # plain voila
+    python benchmarks/stuck_pages.py --learners 5 --rounds 16              # as served: guard, shared cache
+    python benchmarks/stuck_pages.py --learners 5 --rounds 16 --no-guard   # plain voila, no cache
 
 Each round starts a fresh Voila server for the classroom app and opens N pages at once in
 Chromium; a round in which some page shows no plot within 90 s is counted as stuck (the
@@ -34,14 +34,7 @@ def start(port: int, guard: bool, log: Path) -> subprocess.Popen:
                              "--template=fedasync-offline", f"--port={port}", "--Voila.ip=127.0.0.1",
                              "--KernelManager.transport=ipc"], cwd=ROOT, env=env, stdout=open(log, "w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            bench.socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"Voila did not answer on port {port}; see {log}")
+    return bench.wait_for_port(proc, port, log)
 
 
 def main(argv=None) -> int:

@@ -70,11 +70,11 @@ def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], T]) -> T:
     key = hashlib.sha256(f"{code_version()} {algorithm} {config!r}".encode()).hexdigest()[:32]
     path = where / f"{key}.pickle"
     kept = _read(path)
-    if kept is not None:
+    if kept is not _MISSING:
         return kept
     with _only_one_computes(where, key):
         kept = _read(path)  # computed by another process while this one waited
-        if kept is not None:
+        if kept is not _MISSING:
             return kept
         history = compute()
         with tempfile.NamedTemporaryFile(dir=where, delete=False) as f:  # whole, or not at all
@@ -83,12 +83,16 @@ def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], T]) -> T:
     return history
 
 
+#: What :func:`_read` returns for no entry, or a broken one (a kept result may be ``None``).
+_MISSING = object()
+
+
 def _read(path: Path):
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
     except (OSError, EOFError, pickle.UnpicklingError):
-        return None
+        return _MISSING
 
 
 #: Keys this process holds the lock of: a run computed inside another run's computation
