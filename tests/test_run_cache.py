@@ -75,6 +75,23 @@ def test_cached_bias_correction_and_scheduling_equal_fresh_runs(cache, monkeypat
     assert a.history.updates == c.history.updates
 
 
+def test_a_model_run_kept_on_disk_equals_a_fresh_one_and_another_model_is_not_it(cache):
+    from fedasync_lib import lesson
+
+    config = lesson.LESSON.replace(num_updates=20, eval_every=10)
+    fresh = lesson._model_run("logistic regression", config, lesson.federated_data(config))
+    lesson._cached_model_run.cache_clear()  # only the copy on disk is left
+    first = lesson.model_run("logistic regression", config.staleness, config)
+    lesson._cached_model_run.cache_clear()
+    kept = lesson.model_run("logistic regression", config.staleness, config)
+    assert len(list(cache.glob("*.pickle"))) == 1
+    for r in (first, kept):
+        assert r.history.updates == fresh.history.updates and r.parameters == fresh.parameters
+    assert kept.seconds_per_update == first.seconds_per_update  # the first run's timing, read back
+    other = lesson.model_run("built-in MLP", config.staleness, config)
+    assert other.parameters != fresh.parameters and len(list(cache.glob("*.pickle"))) == 2
+
+
 def test_a_learners_scheduler_is_run_not_looked_up(cache):
     made = []
 

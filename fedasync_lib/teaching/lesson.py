@@ -398,8 +398,10 @@ def model_run(name: str, staleness: str = "constant", config: AsyncConfig = LESS
     """FedAsync with model ``name`` and staleness function ``staleness`` on ``config``.
 
     ``data``: the clients' data (by default ``config``'s split). Runs on the
-    default split are cached, so the timing is that of the first run. A
-    staleness function the config does not know is refused by the config.
+    default split are cached, in this process and in the run cache on disk
+    (:mod:`.run_cache`) when one is set, so the timing is that of the first run,
+    perhaps another process's. A staleness function the config does not know is
+    refused by the config.
     """
     if data is not None:
         return _model_run(name, config.replace(staleness=staleness), data)
@@ -408,7 +410,8 @@ def model_run(name: str, staleness: str = "constant", config: AsyncConfig = LESS
 
 @functools.lru_cache(maxsize=64)
 def _cached_model_run(name: str, config: AsyncConfig) -> ModelRun:
-    return _model_run(name, config, federated_data(config))
+    return run_cache.cached(config, f"fedasync, model {name}",
+                            lambda: _model_run(name, config, federated_data(config)))
 
 
 def _model_run(name: str, config: AsyncConfig, data: FederatedData) -> ModelRun:
