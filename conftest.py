@@ -6,6 +6,11 @@ the second finds the runs the first finished in the session's run cache
 (fedasync_lib/teaching/run_cache.py); nbval's cells of one notebook stay in order on one
 kernel either way.
 
+The longest units are handed out first (:data:`SECONDS`), so that neither worker is left
+alone with a long one at the end: on two workers, a unit of 90 s started last can make the
+whole run 45 s longer than it need be. The others follow in xdist's order (most tests
+first).
+
 The grouping is a scheduler of our own (xdist's ``pytest_xdist_make_scheduler`` hook), not
 ``xdist_group`` marks: with pytest 9.2, ``--dist loadgroup`` silently ignores marks
 (pytest-dev/pytest-xdist#1386), and cells of one notebook then land on two kernels.
@@ -14,6 +19,26 @@ The grouping is a scheduler of our own (xdist's ``pytest_xdist_make_scheduler`` 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Dict, Iterable, List
+
+#: Seconds each long unit took on a fresh clone (2 cores, ``bash .ci/run --durations=0 -v``,
+#: summed per unit; docs/testing.md). Only their order matters: a stale number costs balance,
+#: never a test.
+SECONDS: Dict[str, float] = {
+    "tests/browser/test_browser.py": 98.5,
+    "tests/browser/test_browser_bonus.py": 81.6,
+    "tests/browser/test_browser_exercises.py": 72.0,
+    "tests/test_deploy.py": 65.2,
+    "notebook 05_analyzing_convergence.ipynb": 64.3,
+    "notebook 06_deploy_on_dask.ipynb": 35.1,
+    "notebook exercise_4_sync_vs_async.ipynb": 34.2,
+    "tests/test_course.py": 31.0,
+    "tests/test_lesson.py": 28.3,
+    "tests/browser/test_slides_and_book.py": 28.2,
+    "tests/test_setup.py": 23.2,
+    "notebook exercise_2_priority_scheduling.ipynb": 22.0,
+    "notebook 04_damping_and_mixing.ipynb": 20.4,
+}
 
 
 def scope_of(nodeid: str) -> str:
@@ -24,11 +49,27 @@ def scope_of(nodeid: str) -> str:
     return path
 
 
+def longest_first(scopes: Iterable[str]) -> List[str]:
+    """``scopes`` with those of :data:`SECONDS` first, longest first; the rest as they came."""
+    scopes = list(scopes)
+    known = sorted((s for s in scopes if s in SECONDS), key=lambda s: -SECONDS[s])
+    return known + [s for s in scopes if s not in SECONDS]
+
+
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class ModuleOrNotebook(LoadScopeScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             return scope_of(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            if not self.ordered:  # the queue is complete when the first unit is handed out
+                for scope in reversed(longest_first(self.workqueue)):
+                    self.workqueue.move_to_end(scope, last=False)
+                self.ordered = True
+            super()._assign_work_unit(node)
 
     return ModuleOrNotebook(config, log)
