@@ -5,8 +5,8 @@
 # CPU kernels of an AVX2 laptop (this machine has AVX-512) through the variables
 # ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA. Prints one line
 # per setting and exits 1 if any fails. About 2 to 3 minutes per setting on 2 cores.
-# A sixth, "browser", runs every notebook in JupyterLab in Chromium (the test command runs
-# lesson notebooks 1 to 4 and E1 there; FEDASYNC_BROWSER_ALL=1 adds the others).
+# A sixth, "browser", runs the browser tests (every notebook in JupyterLab in Chromium,
+# the classroom app, the slides and the book), as the test command does.
 #
 #   bash scripts/check_outputs.sh            # all six
 #   bash scripts/check_outputs.sh avx2       # one of: 1 2 4 busy avx2 browser
@@ -16,8 +16,8 @@ bash scripts/setup.sh
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 
 nbval() {
-    if [ "$1" = FEDASYNC_BROWSER_ALL=1 ]; then
-        env "$@" .venv/bin/python -m pytest tests/browser -p no:cacheprovider -q -n 2 \
+    if [ "$1" = BROWSER=1 ]; then
+        .venv/bin/python -m pytest tests/browser -p no:cacheprovider -q -n 2 \
             --dist loadscope --timeout=600 > "test-artifacts/check_outputs.log" 2>&1
         return
     fi
@@ -31,7 +31,7 @@ declare -A SETTINGS=(
     [4]="OMP_NUM_THREADS=4 MKL_NUM_THREADS=4"
     [busy]="BUSY=1"
     [avx2]="ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
-    [browser]="FEDASYNC_BROWSER_ALL=1"
+    [browser]="BROWSER=1"
 )
 chosen=("${@:-1 2 4 busy avx2 browser}")
 chosen=(${chosen[*]})

@@ -6,7 +6,6 @@ them out."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -16,19 +15,15 @@ from conftest import ROOT
 
 # The learners' copies, as learners open them. A solution copy differs from its learner's
 # copy only in its stub cells, and nbval runs both; so the browser runs each notebook once.
-# Every run of the test command: what the 90-minute class opens (lesson notebooks 1 to 4,
-# and Exercise E1, whose unwritten stubs must not stop Run all).
+# Lesson notebooks 1 to 4 and Exercise E1 (whose unwritten stubs must not stop Run all):
+# what the 90-minute class opens.
 LESSONS = [p for p in sorted((ROOT / "notebooks").glob("0[1-4]_*.ipynb"))] + [
     ROOT / "notebooks" / "exercise_1_bounded_staleness.ipynb"]
-# The other notebooks run in the browser with FEDASYNC_BROWSER_ALL=1 (scripts/check_outputs.sh
-# sets it): each costs 10 to 40 s of JupyterLab on top of nbval, which runs every one of
-# them on every test run, and whose demos' functions the notebooks check at their extremes.
+# Notebooks 5 to 7, and the other exercises with the design challenge: each group in a
+# module of its own, with its own JupyterLab, so that two pytest workers share them out.
 BONUS = [p for p in sorted((ROOT / "notebooks").glob("0[5-9]_*.ipynb"))]
 EXERCISES = [p for p in sorted((ROOT / "notebooks").glob("exercise_*.ipynb")) if p not in LESSONS] + [
     ROOT / "notebooks" / "design_challenge.ipynb"]
-ALL = os.environ.get("FEDASYNC_BROWSER_ALL") == "1"
-only_with_all = pytest.mark.skipif(not ALL, reason="in the browser with FEDASYNC_BROWSER_ALL=1 "
-                                   "(scripts/check_outputs.sh); nbval runs it on every test run")
 
 NB = "window.jupyterapp.shell.currentWidget"
 KERNEL_IDLE = f"""() => {{ if (!window.jupyterapp || !window.jupyterapp.shell) return false;

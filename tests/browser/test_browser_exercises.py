@@ -1,15 +1,12 @@
 """Exercises E2 to E4 and the design challenge (E1 is in test_browser.py) as a learner sees them: run in JupyterLab in Chromium,
 a slider (or a menu) moved in each interactive demo. A module of its own, with its own
-JupyterLab, so that two pytest workers can share the browser tests. Run with
-FEDASYNC_BROWSER_ALL=1 (scripts/check_outputs.sh does); skipped otherwise."""
+JupyterLab, so that two pytest workers can share the browser tests."""
 
 from __future__ import annotations
 
 import pytest
 
-from notebook_runs import EXERCISES, only_with_all, run_notebook_and_move_its_demo
-
-pytestmark = only_with_all
+from notebook_runs import EXERCISES, run_notebook_and_move_its_demo
 
 
 @pytest.mark.parametrize("notebook", EXERCISES, ids=lambda p: p.name)
