@@ -12,11 +12,11 @@
 #   bash scripts/check_outputs.sh avx2       # one of: 1 2 4 busy avx2 browser
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
 export MPLBACKEND=Agg PYTHONHASHSEED=0
 
-nbval() {
-    if [ "$1" = BROWSER=1 ]; then
+check() {  # check NAME [VARIABLE=VALUE ...]
+    local name=$1; shift
+    if [ "$name" = browser ]; then
         .venv/bin/python -m pytest tests/browser -p no:cacheprovider -q -n 2 \
             --dist loadscope --timeout=600 > "test-artifacts/check_outputs.log" 2>&1
         return
@@ -31,10 +31,17 @@ declare -A SETTINGS=(
     [4]="OMP_NUM_THREADS=4 MKL_NUM_THREADS=4"
     [busy]="BUSY=1"
     [avx2]="ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
-    [browser]="BROWSER=1"
+    [browser]=""
 )
 chosen=("${@:-1 2 4 busy avx2 browser}")
 chosen=(${chosen[*]})
+for name in "${chosen[@]}"; do
+    if [ -z "${SETTINGS[$name]+set}" ]; then
+        echo "check_outputs.sh: setting=$name is invalid: expected one of 1 2 4 busy avx2 browser" >&2
+        exit 2
+    fi
+done
+bash scripts/setup.sh
 mkdir -p test-artifacts
 failed=0
 for name in "${chosen[@]}"; do
@@ -44,14 +51,15 @@ for name in "${chosen[@]}"; do
     fi
     start=$(date +%s)
     # shellcheck disable=SC2086  # the settings are words
-    if nbval ${SETTINGS[$name]}; then
+    if check "$name" ${SETTINGS[$name]}; then
         result="all stored outputs identical"
+        [ "$name" = browser ] && result="every browser test passed"
     else
         result="FAILED: $(grep -E '^FAILED' test-artifacts/check_outputs.log | head -5 | tr '\n' ' ')"
         failed=1
         cp test-artifacts/check_outputs.log "test-artifacts/check_outputs_$name.log"
     fi
     [ -n "$spinner" ] && kill "$spinner"
-    echo "[check_outputs] $name (${SETTINGS[$name]}): $result ($(( $(date +%s) - start )) s)"
+    echo "[check_outputs] $name${SETTINGS[$name]:+ (${SETTINGS[$name]})}: $result ($(( $(date +%s) - start )) s)"
 done
 exit $failed

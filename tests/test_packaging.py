@@ -57,3 +57,13 @@ def test_the_package_declares_every_library_it_imports():
 def test_the_style_file_ships_with_the_package():
     from fedasync_lib.teaching import plots
     assert plots.STYLE.exists() and plots.STYLE.suffix == ".mplstyle"
+
+
+def test_check_outputs_names_an_unknown_setting_in_one_line_before_it_runs_anything():
+    import subprocess
+
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "check_outputs.sh"), "2", "avx3"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == ("check_outputs.sh: setting=avx3 is invalid: "
+                                   "expected one of 1 2 4 busy avx2 browser")
