@@ -69,13 +69,16 @@ def descendants(root: int, parents: Dict[str, int]) -> set:
 def main(argv: List[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", nargs="*", default=["bash", ".ci/run"])
+    parser.add_argument("--log", type=Path, default=ROOT / "test-artifacts" / "suite_cpu.log",
+                        help="where the command's output goes (its last line is printed)")
     parser.add_argument("--others", type=int, default=5, metavar="N",
                         help="also list the N processes of kind 'other' that used the most CPU")
     args = parser.parse_args(argv)
     env = {**os.environ, "CI": os.environ.get("CI", "true")}
     start = time.monotonic()
-    proc = subprocess.Popen(args.command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    log = open(args.log, "w")
+    proc = subprocess.Popen(args.command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     seen: Dict[str, List] = {}  # pid@start -> [command, cpu, parent pid]
     parents: Dict[str, int] = {}
     while proc.poll() is None:
@@ -96,6 +99,9 @@ def main(argv: List[str] | None = None) -> int:
                 continue
         time.sleep(0.5)
     wall = time.monotonic() - start
+    log.close()
+    lines = [line for line in args.log.read_text(errors="replace").splitlines() if line.strip()]
+    print(f"{args.log}: {lines[-1] if lines else '(empty)'}")
     family = descendants(proc.pid, parents)
     by_pid = {v[3]: v for v in seen.values()}
     totals: Dict[str, float] = collections.defaultdict(float)
