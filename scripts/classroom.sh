@@ -14,6 +14,10 @@ export JUPYTER_PATH="$PWD/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}"
 # slider to the same value at the same moment cost one simulation. FEDASYNC_RUN_CACHE= turns
 # it off; a run is keyed by the library's code, so an old entry is never used for new code.
 export FEDASYNC_RUN_CACHE="${FEDASYNC_RUN_CACHE-$PWD/.cache/classroom-runs}"
+# Runs kept for another version of the library are of no use: remove them (run_cache.prune).
+if [ -n "$FEDASYNC_RUN_CACHE" ]; then
+    .venv/bin/python -c "from fedasync_lib.teaching import run_cache; run_cache.prune()"
+fi
 # Voila itself, with a guard against a lost ZeroMQ wake-up that can leave a page at
 # "Executing 1 of 2" for good (scripts/zmq_poll_fix.py says what and how often).
 exec .venv/bin/python scripts/serve_voila.py notebooks/classroom.ipynb --no-browser --template=fedasync-offline "$@"

@@ -38,12 +38,12 @@ def test_a_kept_result_is_handed_out_and_keys_tell_configs_apart(cache):
     assert run_cache.cached(LESSON.replace(seed=7), "a", lambda: compute(3)) == {"value": 3}
     assert run_cache.cached(LESSON, "b", lambda: compute(4)) == {"value": 4}
     assert calls == [1, 3, 4]
-    assert len(list(cache.glob("*.pickle"))) == 3
+    assert len(list(cache.glob("*/*.pickle"))) == 3
 
 
 def test_a_broken_entry_is_computed_again(cache):
     run_cache.cached(LESSON, "a", lambda: 1)
-    (entry,) = cache.glob("*.pickle")
+    (entry,) = cache.glob("*/*.pickle")
     entry.write_bytes(b"not a pickle")
     assert run_cache.cached(LESSON, "a", lambda: 2) == 2
 
@@ -84,12 +84,12 @@ def test_a_model_run_kept_on_disk_equals_a_fresh_one_and_another_model_is_not_it
     first = lesson.model_run("logistic regression", config.staleness, config)
     lesson._cached_model_run.cache_clear()
     kept = lesson.model_run("logistic regression", config.staleness, config)
-    assert len(list(cache.glob("*.pickle"))) == 1
+    assert len(list(cache.glob("*/*.pickle"))) == 1
     for r in (first, kept):
         assert r.history.updates == fresh.history.updates and r.parameters == fresh.parameters
     assert kept.seconds_per_update == first.seconds_per_update  # the first run's timing, read back
     other = lesson.model_run("built-in MLP", config.staleness, config)
-    assert other.parameters != fresh.parameters and len(list(cache.glob("*.pickle"))) == 2
+    assert other.parameters != fresh.parameters and len(list(cache.glob("*/*.pickle"))) == 2
 
 
 def test_a_learners_scheduler_is_run_not_looked_up(cache):
@@ -174,3 +174,41 @@ def test_two_processes_asking_for_one_run_compute_it_once(tmp_path):
 def test_a_run_inside_the_same_runs_computation_does_not_wait_for_itself(cache):
     outer = run_cache.cached(LESSON, "a", lambda: run_cache.cached(LESSON, "a", lambda: 5) + 1)
     assert outer in (5, 6)
+
+
+def test_prune_keeps_this_versions_runs_and_removes_every_other_versions(cache):
+    run_cache.cached(LESSON, "a", lambda: 1)
+    (kept,) = cache.glob("*/*.pickle")
+    assert kept.parent.name == run_cache.code_version()
+    old = cache / "0123456789abcdef"  # another version's folder
+    old.mkdir()
+    (old / "x.pickle").write_bytes(b"old")
+    (old / "x.lock").write_bytes(b"")
+    (cache / "flat.pickle").write_bytes(b"from the flat layout")
+    (cache / "notes.txt").write_text("not the cache's")
+    assert run_cache.prune() == 3
+    assert sorted(p.name for p in cache.iterdir()) == sorted([run_cache.code_version(), "notes.txt"])
+    assert kept.exists() and run_cache.cached(LESSON, "a", lambda: 2) == 1
+    assert run_cache.prune() == 0
+
+
+def test_prune_without_a_cache_does_nothing(monkeypatch, tmp_path):
+    monkeypatch.delenv(run_cache.VARIABLE, raising=False)
+    assert run_cache.prune() == 0
+    assert run_cache.prune(tmp_path / "missing") == 0
+
+
+def test_the_classroom_command_prunes_other_versions_before_it_serves(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    old = tmp_path / "0123456789abcdef"
+    old.mkdir()
+    (old / "x.pickle").write_bytes(b"old")
+    done = subprocess.run(["bash", str(root / "scripts" / "classroom.sh"), "--help"],
+                          env={**os.environ, run_cache.VARIABLE: str(tmp_path)},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert not old.exists()

@@ -18,7 +18,8 @@ simulation, not twenty (docs/classroom.md measures it). Where ``fcntl`` does not
 Two places set the variable. The test command sets it to a fresh folder for each session
 (``test-artifacts/run-cache``): each run is computed, and so checked against the stored
 outputs, the first time a session asks for it. ``scripts/classroom.sh`` sets it, unless it
-is set already, to ``.cache/classroom-runs`` for all the learners' kernels of one server.
+is set already, to ``.cache/classroom-runs`` for all the learners' kernels of one server,
+and first removes what it kept for other versions of the code (:func:`prune`).
 ``scripts/check_outputs.sh`` leaves it unset, so that every notebook there computes
 everything itself.
 """
@@ -29,6 +30,7 @@ import functools
 import hashlib
 import os
 import pickle
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,9 +66,10 @@ def folder() -> Optional[Path]:
 def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], T]) -> T:
     """``compute()``, or the result kept on disk for the same config, algorithm and code
     (a :class:`~fedasync_lib.core.history.History`, or an experiment's result built from runs)."""
-    where = folder()
-    if where is None:
+    root = folder()
+    if root is None:
         return compute()
+    where = root / code_version()  # one folder per version of the code: see prune()
     key = hashlib.sha256(f"{code_version()} {algorithm} {config!r}".encode()).hexdigest()[:32]
     path = where / f"{key}.pickle"
     kept = _read(path)
@@ -77,10 +80,35 @@ def cached(config: AsyncConfig, algorithm: str, compute: Callable[[], T]) -> T:
         if kept is not _MISSING:
             return kept
         history = compute()
+        where.mkdir(parents=True, exist_ok=True)  # again: prune() may have run meanwhile
         with tempfile.NamedTemporaryFile(dir=where, delete=False) as f:  # whole, or not at all
             pickle.dump(history, f)
         os.replace(f.name, path)
     return history
+
+
+def prune(root: Optional[Path] = None) -> int:
+    """Remove what ``root`` (by default the folder of ``FEDASYNC_RUN_CACHE``) keeps for other
+    versions of the code, which no run of this version can use; return how many files went.
+
+    Entries live in one folder per version (``<root>/<code_version()>/<key>.pickle``), so
+    this removes every other folder of ``root``, and any entry of the older, flat layout.
+    ``scripts/classroom.sh`` calls it before it serves, so that a classroom's cache holds the
+    runs of one version only (about 30 KB a run). A process of another version still using
+    ``root`` loses its entries and computes them again; it does not fail.
+    """
+    root = folder() if root is None else Path(root)
+    if root is None or not root.is_dir():
+        return 0
+    removed = 0
+    for path in root.iterdir():
+        if path.is_dir() and path.name != code_version():
+            removed += sum(1 for p in path.rglob("*") if p.is_file())
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in (".pickle", ".lock"):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 #: What :func:`_read` returns for no entry, or a broken one (a kept result may be ``None``).
