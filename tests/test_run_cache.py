@@ -180,14 +180,22 @@ def test_prune_keeps_this_versions_runs_and_removes_every_other_versions(cache):
     run_cache.cached(LESSON, "a", lambda: 1)
     (kept,) = cache.glob("*/*.pickle")
     assert kept.parent.name == run_cache.code_version()
+    entry = "0123456789abcdef" * 2
     old = cache / "0123456789abcdef"  # another version's folder
     old.mkdir()
-    (old / "x.pickle").write_bytes(b"old")
-    (old / "x.lock").write_bytes(b"")
-    (cache / "flat.pickle").write_bytes(b"from the flat layout")
+    (old / f"{entry}.pickle").write_bytes(b"old")
+    (old / f"{entry}.lock").write_bytes(b"")
+    (cache / f"{entry}.pickle").write_bytes(b"from the flat layout")
+    # What the cache did not write stays, wherever the variable points.
     (cache / "notes.txt").write_text("not the cache's")
+    (cache / "mine").mkdir()
+    (cache / "mine" / f"{entry}.pickle").write_bytes(b"someone else's")
+    (cache / "fedcba9876543210").mkdir()  # a version's name, but holding something else
+    (cache / "fedcba9876543210" / "keep.txt").write_text("not an entry")
     assert run_cache.prune() == 3
-    assert sorted(p.name for p in cache.iterdir()) == sorted([run_cache.code_version(), "notes.txt"])
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        [run_cache.code_version(), "notes.txt", "mine", "fedcba9876543210"])
+    assert (cache / "mine" / f"{entry}.pickle").exists() and (cache / "fedcba9876543210" / "keep.txt").exists()
     assert kept.exists() and run_cache.cached(LESSON, "a", lambda: 2) == 1
     assert run_cache.prune() == 0
 
@@ -206,7 +214,7 @@ def test_the_classroom_command_prunes_other_versions_before_it_serves(tmp_path):
     root = Path(__file__).resolve().parents[1]
     old = tmp_path / "0123456789abcdef"
     old.mkdir()
-    (old / "x.pickle").write_bytes(b"old")
+    (old / f"{'0123456789abcdef' * 2}.pickle").write_bytes(b"old")
     done = subprocess.run(["bash", str(root / "scripts" / "classroom.sh"), "--help"],
                           env={**os.environ, run_cache.VARIABLE: str(tmp_path)},
                           capture_output=True, text=True, timeout=120)

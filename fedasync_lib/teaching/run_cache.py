@@ -26,11 +26,12 @@ everything itself.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import pickle
-import shutil
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -92,7 +93,8 @@ def prune(root: Optional[Path] = None) -> int:
     versions of the code, which no run of this version can use; return how many files went.
 
     Entries live in one folder per version (``<root>/<code_version()>/<key>.pickle``), so
-    this removes every other folder of ``root``, and any entry of the older, flat layout.
+    this removes the entries of every other version's folder (and the folder, once empty),
+    and any entry of the older, flat layout; nothing else in ``root`` is touched.
     ``scripts/classroom.sh`` calls it before it serves, so that a classroom's cache holds the
     runs of one version only (about 30 KB a run). A process of another version still using
     ``root`` loses its entries and computes them again; it does not fail.
@@ -101,14 +103,24 @@ def prune(root: Optional[Path] = None) -> int:
     if root is None or not root.is_dir():
         return 0
     removed = 0
-    for path in root.iterdir():
-        if path.is_dir() and path.name != code_version():
-            removed += sum(1 for p in path.rglob("*") if p.is_file())
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.is_file() and path.suffix in (".pickle", ".lock"):
+    for path in root.iterdir():  # only what this module writes: the folder may hold more
+        if path.is_dir() and _VERSION.fullmatch(path.name) and path.name != code_version():
+            entries = [p for p in path.iterdir() if _ENTRY.fullmatch(p.name)]
+            for entry in entries:
+                entry.unlink(missing_ok=True)
+            removed += len(entries)
+            with contextlib.suppress(OSError):  # not empty: something else is in it
+                path.rmdir()
+        elif path.is_file() and _ENTRY.fullmatch(path.name):
             path.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+#: The names this module gives a version's folder, and an entry (a result or its lock; a
+#: result being written is a temporary file, left alone).
+_VERSION = re.compile(r"[0-9a-f]{16}")
+_ENTRY = re.compile(r"[0-9a-f]{32}\.(pickle|lock)")
 
 
 #: What :func:`_read` returns for no entry, or a broken one (a kept result may be ``None``).
