@@ -38,6 +38,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from . import seeding
 from .clients import AsyncClient
@@ -46,7 +47,7 @@ from .data import AsyncDataset
 from .driver import Driver, Failure
 from .history import History
 from .memory import check_training_fits
-from .model import AsyncModel, Loss, State, evaluate
+from .model import AsyncModel, Loss, State, evaluate, logits
 from .policy import Policy, ServerModel
 from .scheduling import Scheduler
 from .threads import one_thread
@@ -178,8 +179,10 @@ class AsyncServer:
         return {"accuracy": accuracy, "loss": loss}
 
     def train_loss(self) -> float:
-        """Mean loss of the server model over every client's training samples: the
-        objective F(x) that the convergence theorems bound (notebook 7)."""
+        """Mean loss of the server model over every client's training samples, each sample
+        weighted alike (so a client with more samples counts more). The quantity to watch for
+        progress and stability (:attr:`History.stable`), but not what the convergence
+        theorems bound: see :meth:`grad_norm_sq`."""
         samples = self.local_training.samples
         total, n, chunk = 0.0, len(samples.y), 65_536
         for i in range(0, n, chunk):
@@ -187,6 +190,40 @@ class AsyncServer:
                                self.module, self.loss)
             total += mean * len(samples.y[i: i + chunk])
         return total / n
+
+    def grad_norm_sq(self) -> float:
+        """``||grad f(x)||^2`` at the server model ``x``, for the clients' uniform average
+
+            f(x) = (1/n) sum_i f_i(x),    f_i(x) = (1/m_i) sum_{j in client i} loss(x; s_j),
+
+        the objective of Koloskova, Stich and Jaggi (2022), whose theorems bound the average
+        of this quantity over a run (notebook 5). It differs from :meth:`train_loss` twice:
+        a gradient's squared norm, not a loss value, and each client weighted alike, not
+        each sample (a client with m_i samples weighs 1 / (n m_i) per sample here). The
+        gradient is taken by autograd through the run's model and loss, with respect to every
+        floating-point entry of the state, over chunks of samples (summed in float64)."""
+        samples = self.local_training.samples
+        if not hasattr(self, "_uniform_weights"):
+            sizes = torch.as_tensor(samples.sizes, dtype=torch.float32)
+            per_client = 1.0 / (len(sizes) * sizes)
+            self._uniform_weights = torch.repeat_interleave(per_client, torch.as_tensor(samples.sizes))
+        state = {k: (v.detach().clone().requires_grad_(True) if v.is_floating_point() else v)
+                 for k, v in self.model.state.items()}
+        wrt = [k for k, v in state.items() if v.requires_grad]
+        total = {k: torch.zeros(state[k].shape, dtype=torch.float64) for k in wrt}
+        n, chunk = len(samples.y), 65_536
+        with torch.enable_grad():
+            for i in range(0, n, chunk):
+                out = logits(state, samples.x[i: i + chunk], self.module)
+                y = samples.y[i: i + chunk]
+                losses = (F.cross_entropy(out, y, reduction="none") if self.loss is None
+                          else self.loss(out, y))
+                weighted = (losses * self._uniform_weights[i: i + chunk]).sum()
+                grads = torch.autograd.grad(weighted, [state[k] for k in wrt], allow_unused=True)
+                for k, g in zip(wrt, grads):
+                    if g is not None:
+                        total[k] += g.double()
+        return float(sum((g * g).sum() for g in total.values()))
 
     # --- the event loop ---------------------------------------------------------
     def train(self, driver: Optional[Driver] = None) -> History:
@@ -237,7 +274,8 @@ class AsyncServer:
             spent = work + sum(max(0.0, now - job.start_time) for job in in_flight.values())
             history.evals.append({"update": handled, "time": now, "work": spent,
                                   "version": model.version, **evaluation,
-                                  "train_loss": self.train_loss()})
+                                  "train_loss": self.train_loss(),
+                                  "grad_norm_sq": self.grad_norm_sq()})
             return evaluation
 
         def handle(job: LocalJob) -> float:
