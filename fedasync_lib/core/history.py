@@ -12,6 +12,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+#: A stable run's training loss never passes this multiple of its start (:attr:`History.stable`).
+STABLE_PEAK = 2.0
+
 
 @dataclass
 class History:
@@ -30,14 +33,21 @@ class History:
     evals: one dict at the start and every ``eval_every`` updates:
         ``update`` (updates handled so far), ``time``, ``work`` (client-seconds
         of training so far, jobs still running included), ``version``,
-        ``accuracy`` and ``loss`` on the held-out test set, and
+        ``accuracy`` and ``loss`` on the held-out test set,
         ``train_loss``, the server model's mean loss over every client's
-        training samples (the objective the convergence theorems bound).
+        training samples (weighted by sample, so a large client counts more),
+        and ``grad_norm_sq``, ``||grad f(x)||^2`` for the client-uniform
+        objective ``f = (1/n) sum_i f_i``, each ``f_i`` a client's mean loss:
+        the quantity whose average over the run the convergence theorems of
+        Koloskova, Stich and Jaggi (2022) bound. ``train_loss`` is not what
+        they bound: it is a loss value, not a gradient, and of another average.
     final_accuracy: test accuracy of the final model (nan if it diverged).
     client_latency: each client's typical job time in virtual seconds.
     diverged: True when the run stopped because it diverged; ``divergence``
         says why (:func:`fedasync_lib.core.server.divergence`: a loss that is
-        not finite, or more than 10^6 times the starting test loss).
+        not finite, or more than 10^6 times the starting test loss). That is a
+        reason to *stop*, not a verdict on the run: whether the run was stable
+        is :attr:`stable`.
     held_back: arrival indices of updates that a buffer (FedBuff, FedAvg's
         round) still held when a diverged run stopped: never applied, and not
         rejected either (empty when the run finished: the last buffer is
@@ -125,6 +135,32 @@ class History:
         return np.array([r[key] for r in getattr(self, records)])
 
     @property
+    def stable(self) -> bool:
+        """The lesson's one verdict on whether a run was stable (converging), judged by what
+        its training loss did, at the evaluations:
+
+        * the run was not stopped for divergence (:attr:`diverged`), and
+        * its training loss at the last evaluation is below its value at the first (at
+          update 0, the initial model), and
+        * it never passed ``STABLE_PEAK`` (2) times that first value on the way.
+
+        The first two are the minimum: a run that ends worse than it began has not
+        converged, however finite its numbers (a loss in the thousands is not "not
+        diverged"). The third is stricter, on purpose: a run whose loss shot up a
+        hundredfold and came back down went through an unstable phase and was lucky;
+        the factor 2 leaves room for the small overshoot that a delayed step makes just
+        inside its stability region (notebook 5; a few percent on a quadratic). Between
+        two evaluations a loss can rise and fall unseen: evaluate often where the verdict
+        matters (``eval_every``).
+        """
+        if self.diverged or len(self.evals) < 2:
+            return False
+        loss = self.column("train_loss", "evals").astype(float)
+        if not np.all(np.isfinite(loss)):
+            return False
+        return bool(loss[-1] < loss[0] and loss.max() <= STABLE_PEAK * loss[0])
+
+    @property
     def num_applied(self) -> int:
         return sum(1 for u in self.updates if u["alpha"] > 0)
 
@@ -202,4 +238,5 @@ class History:
             "train_loss": float(self.evals[-1]["train_loss"]) if self.evals else float("nan"),
             "diverged": self.diverged,
             "divergence": self.divergence,
+            "stable": self.stable,
         }

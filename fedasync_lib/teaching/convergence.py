@@ -1,31 +1,41 @@
 """The experiments of notebook 5: what convergence theory predicts, measured on the simulator.
 
 Each function runs a small, seeded experiment and returns data; :mod:`.plots` draws it.
+"Stable" is one verdict everywhere, :attr:`~fedasync_lib.core.history.History.stable`:
+the training loss ends below its start and never passes twice its start on the way.
 
 * :func:`staleness_prediction`: each client's staleness, predicted from the job queue
   (:mod:`fedasync_lib.analysis.queueing`) and measured in a long run;
 * :func:`drop_prediction`: the share of updates a drop bound throws away, predicted and
   measured;
 * :func:`alpha_runs`: the mixing rate as a step size, on the training objective;
-* :func:`stability_grid`: the largest server step that stays stable, against concurrency,
-  with and without a delay-adaptive weight (FedBuff with a buffer of one update:
-  asynchronous SGD with local steps);
+* :func:`quadratic_run`, :func:`fixed_delay_check`, :func:`random_delay_check`: the exact
+  stability region of a delayed step (:mod:`fedasync_lib.analysis.delayed_step`), checked on
+  a quadratic that the simulator trains, first with every delay equal, then with a long tail;
+* :func:`stability_grid`: the largest server step that stays stable on the MLP, against
+  concurrency, with and without a delay-adaptive weight (FedBuff with a buffer of one
+  update: asynchronous SGD with local steps);
 * :func:`local_epochs_runs`: more local work under the device model (Stich's trade-off,
   under asynchrony);
-* :func:`buffer_runs`: FedBuff's buffer size.
+* :func:`buffer_runs`: FedBuff's buffer size, with the staleness discount held apart.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import torch
 
+from ..analysis.delayed_step import largest_stable_step
 from ..analysis.queueing import predicted_drop_share, queue_model
 from ..core.config import AsyncConfig
+from ..core.data import FederatedData, load_digits_split
 from ..core.history import History
+from ..core.model_zoo import LogisticRegression
 from ..runner import run
 from . import run_cache
 from .experiments import SYNC_VS_ASYNC
@@ -173,27 +183,156 @@ def weighted_run(config: AsyncConfig, weight: Weight) -> History:
     return compute()
 
 
+# --- the exact stability region, on a quadratic that the simulator trains ------------------------
+#: Every client holds the same digits, so that all clients share one objective f, a quadratic
+#: with one curvature L: the clients differ only in speed, and asynchrony changes only the delay.
+QUADRATIC_SAMPLES = 100
+#: FedBuff with a buffer of one update, one local step on the whole of a client's data (so a
+#: job returns -gamma * grad f at the model it started from), the local learning rate gamma set
+#: to 1 / L (:func:`quadratic_config`): a server step ``server_lr`` is then eta * L itself.
+#: Equal speeds and no jitter: every update is concurrency - 1 steps old.
+QUADRATIC = AsyncConfig(dataset="digits", num_clients=20, concurrency=8, heterogeneity=0.0,
+                        jitter=0.0, local_epochs=1, batch_size=QUADRATIC_SAMPLES, buffer_size=1,
+                        max_staleness=None, num_updates=400, eval_every=20)
+
+
+def squared_error(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per sample: half the squared distance between the class scores and the one-hot label,
+    ``||W x + b - e_y||^2 / 2``. With a linear model this is least squares: a quadratic in
+    the weights."""
+    one_hot = (labels.unsqueeze(-1) == torch.arange(scores.shape[-1])).to(scores.dtype)
+    return 0.5 * ((scores - one_hot) ** 2).sum(-1)
+
+
+@functools.lru_cache(maxsize=1)
+def quadratic_data() -> Tuple[FederatedData, float]:
+    """The quadratic's data (the first ``QUADRATIC_SAMPLES`` training digits of the lesson's
+    split, on each of ``QUADRATIC.num_clients`` clients; the split's test set) and its
+    curvature ``L``: the largest eigenvalue of the Hessian of the mean
+    :func:`squared_error` of a linear model, ``(1/n) sum_i [x_i, 1][x_i, 1]^T`` (times the
+    identity over the classes)."""
+    train, test = load_digits_split(LESSON.seed)
+    x, y = train.x[:QUADRATIC_SAMPLES], train.y[:QUADRATIC_SAMPLES]
+    features = np.concatenate([x.numpy().astype(np.float64), np.ones((len(x), 1))], axis=1)
+    curvature = float(np.linalg.eigvalsh(features.T @ features / len(x)).max())
+    data = FederatedData.from_clients([(x, y)] * QUADRATIC.num_clients, (test.x, test.y))
+    return data, curvature
+
+
+#: A run on the quadratic lasts at least this many delays: just outside the stability limit
+#: the error grows by a factor that shrinks with the delay (about 1 + 0.07 / d per step at
+#: 1.1 times the limit), so the longer the delay, the longer the run must be to show it.
+QUADRATIC_DELAYS = 40
+
+
+def quadratic_config(concurrency: int, step: float, heterogeneity: float = 0.0,
+                     seed: int = LESSON.seed, config: AsyncConfig = QUADRATIC) -> AsyncConfig:
+    """``config`` with ``concurrency`` in flight, server step ``step`` (in units of 1 / L,
+    through the local learning rate 1 / L), the speeds' ``heterogeneity`` and ``seed``; at
+    least ``QUADRATIC_DELAYS`` times ``concurrency`` updates long."""
+    _, curvature = quadratic_data()
+    return config.replace(concurrency=int(concurrency), server_lr=float(step),
+                          heterogeneity=float(heterogeneity), seed=int(seed),
+                          learning_rate=1.0 / curvature,
+                          num_updates=max(config.num_updates, QUADRATIC_DELAYS * int(concurrency)))
+
+
+def quadratic_run(config: AsyncConfig, weight: Optional[Weight] = None) -> History:
+    """FedBuff on the quadratic (a linear model with :func:`squared_error`, initialised
+    under the config's seed), each change weighted by ``weight`` (none by default); runs with
+    this module's weights are kept in the run cache."""
+    weight = weight or no_weight
+    data, _ = quadratic_data()
+
+    def compute() -> History:
+        model = LogisticRegression(QUADRATIC.feature_dim, QUADRATIC.num_classes, seed=config.seed)
+        return run(config, "fedbuff", data, model=model, loss=squared_error,
+                   buffer_step=weighted_step(weight, config.concurrency))
+    if getattr(weight, "__module__", None) == __name__:
+        return run_cache.cached(config, f"quadratic, fedbuff, weight {weight.__name__}", compute)
+    return compute()
+
+
+def quadratic_demo(concurrency: int, step: float) -> Tuple[History, float]:
+    """Notebook 5's demo: one run on the quadratic at ``concurrency`` (equal speeds: every
+    delay is concurrency - 1) and server ``step`` (eta * L), and the largest stable step
+    predicted for that delay."""
+    if not 1 <= int(concurrency) <= QUADRATIC.num_clients:
+        raise ValueError(f"concurrency={concurrency!r} is invalid: expected 1 to "
+                         f"{QUADRATIC.num_clients} (the quadratic's clients)")
+    if not (math.isfinite(float(step)) and float(step) > 0):
+        raise ValueError(f"step={step!r} is invalid: expected a finite number > 0 (eta * L)")
+    return (quadratic_run(quadratic_config(concurrency, step)),
+            largest_stable_step(int(concurrency) - 1))
+
+
+def steady_staleness(history: History, warm_up: int = 100) -> np.ndarray:
+    """The staleness of the updates after the first ``warm_up``."""
+    return history.column("staleness")[warm_up:]
+
+
+def fixed_delay_check(concurrencies: Sequence[int], factors: Sequence[float] = (0.9, 1.1),
+                      seeds: Sequence[int] = SEEDS) -> List[Dict[str, object]]:
+    """Per concurrency c (equal speeds, so every delay is c - 1): the delay measured, the step
+    :func:`~fedasync_lib.analysis.delayed_step.largest_stable_step` predicts, and at each
+    multiple of it in ``factors``, on how many of ``seeds`` the run was stable."""
+    rows = []
+    for c in concurrencies:
+        predicted = largest_stable_step(int(c) - 1)
+        stable = {}
+        delays: List[int] = []
+        for f in factors:
+            runs = [quadratic_run(quadratic_config(c, f * predicted, seed=s)) for s in seeds]
+            stable[float(f)] = sum(h.stable for h in runs)
+            delays.extend(int(d) for h in runs for d in steady_staleness(h))
+        rows.append({"concurrency": int(c), "min_delay": min(delays), "max_delay": max(delays),
+                     "predicted": predicted, "stable": stable, "seeds": len(seeds)})
+    return rows
+
+
+def random_delay_check(concurrency: int, heterogeneities: Sequence[float],
+                       multiples: Sequence[float], weights: Dict[str, Weight],
+                       seeds: Sequence[int] = SEEDS) -> List[Dict[str, object]]:
+    """At one concurrency c, for each speed ``heterogeneity`` (a longer tail of delays as it
+    grows): the mean and the largest delay over the seeds' runs, and, per weight, on how many
+    seeds the run is stable at each multiple of the step predicted for a fixed delay of
+    c - 1."""
+    base = largest_stable_step(int(concurrency) - 1)
+    rows = []
+    for h in heterogeneities:
+        delays = np.concatenate([steady_staleness(quadratic_run(quadratic_config(
+            concurrency, 0.5 * base, h, seed=s))) for s in seeds])
+        stable = {name: {float(m): sum(quadratic_run(quadratic_config(concurrency, m * base, h, s),
+                                                     w).stable for s in seeds)
+                         for m in multiples} for name, w in weights.items()}
+        rows.append({"heterogeneity": float(h), "mean_delay": float(delays.mean()),
+                     "max_delay": int(delays.max()), "median_delay": float(np.median(delays)),
+                     "base": base, "stable": stable, "seeds": len(seeds)})
+    return rows
+
+
 def stability_grid(weights: Dict[str, Weight], concurrencies: Sequence[int], steps: Sequence[float],
                    seeds: Sequence[int] = SEEDS, config: AsyncConfig = STEP) -> Dict[str, np.ndarray]:
-    """For each weight: the share of ``seeds`` that diverged, at each concurrency (rows) and
-    server step size (columns)."""
+    """For each weight: the share of ``seeds`` whose run was not stable
+    (:attr:`History.stable <fedasync_lib.core.history.History.stable>`), at each concurrency
+    (rows) and server step size (columns)."""
     out = {}
     for name, weight in weights.items():
         grid = np.zeros((len(concurrencies), len(steps)))
         for i, c in enumerate(concurrencies):
             for j, eta in enumerate(steps):
-                diverged = 0
+                unstable = 0
                 for s in seeds:
                     cfg = config.replace(concurrency=int(c), server_lr=float(eta), seed=int(s))
-                    diverged += weighted_run(cfg, weight).diverged
-                grid[i, j] = diverged / len(seeds)
+                    unstable += not weighted_run(cfg, weight).stable
+                grid[i, j] = unstable / len(seeds)
         out[name] = grid
     return out
 
 
 def largest_stable(grid: np.ndarray, steps: Sequence[float]) -> List[Optional[float]]:
-    """Per row of a :func:`stability_grid`: the largest step at which no seed diverged, with
-    no divergence at any smaller step (None if even the smallest diverged)."""
+    """Per row of a :func:`stability_grid`: the largest step at which every seed was stable,
+    and at every smaller step too (None if even the smallest was unstable on a seed)."""
     out = []
     for row in grid:
         stable = None
@@ -225,10 +364,27 @@ def at_time(history: History, time: float, key: str = "train_loss") -> float:
     return float(history.column(key, "evals")[np.searchsorted(times, time, side="right") - 1])
 
 
-def buffer_runs(sizes: Sequence[int], scale_step: bool, seeds: Sequence[int] = SEEDS,
-                config: AsyncConfig = SYNC_VS_ASYNC.replace(heterogeneity=1.0)) -> Dict[int, List[History]]:
-    """FedBuff at each buffer size K, with the lesson's server learning rate of 3, or, with
-    ``scale_step``, a server learning rate of K (the same progress per update)."""
-    return {int(k): simulate_seeds(config.replace(buffer_size=int(k),
-                                                  server_lr=float(k) if scale_step else 3.0),
-                                   seeds, "fedbuff") for k in sizes}
+#: FedBuff's buffer experiment: Exercise E4's task at heterogeneity 1.0 (300 updates).
+BUFFER = SYNC_VS_ASYNC.replace(heterogeneity=1.0)
+
+
+def buffer_runs(sizes: Sequence[int], step_per_arrival: Optional[float] = None,
+                seeds: Sequence[int] = SEEDS, config: AsyncConfig = BUFFER) -> Dict[int, List[History]]:
+    """FedBuff at each buffer size K, on each seed, for the same number of arrivals.
+
+    ``step_per_arrival=None``: FedBuff as published, with the config's server learning rate
+    eta and the discount 1 / sqrt(1 + t), t counted in server steps. Then K changes three
+    things at once: how many changes a step averages, how stale they are in steps (about
+    (c - 1) / K), and so how much each is discounted; each arrival moves the model by
+    eta / (K sqrt(1 + t)) times its change (the ``alpha`` that the history records).
+
+    ``step_per_arrival=s``: the discount held apart. No staleness weight, and a server
+    learning rate of K * s, so that every arrival moves the model by s times its change,
+    whatever K: what is left to differ is only that K changes are applied together, from
+    models as old in arrivals as before."""
+    if step_per_arrival is None:
+        return {int(k): simulate_seeds(config.replace(buffer_size=int(k)), seeds, "fedbuff")
+                for k in sizes}
+    return {int(k): [weighted_run(config.replace(buffer_size=int(k), seed=int(s),
+                                                 server_lr=float(k) * float(step_per_arrival)),
+                                  no_weight) for s in seeds] for k in sizes}

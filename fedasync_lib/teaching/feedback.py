@@ -190,7 +190,7 @@ class Feedback:
         if len(unwritten) == len(self.results):
             then = (" The experiments below use the library's reference implementation until "
                     "it passes." if self.fallback else
-                    " Replace each ... with your code, then run this cell again.")
+                    " Write your code in place of # YOUR CODE HERE, then run this cell again.")
             print(f"{self.label}: not written yet (your code raises NotImplementedError).{then}")
             return verdict
         if self.problems:

@@ -56,6 +56,7 @@ SLIDERS: Dict[str, tuple] = {
     "mixing_alpha": (0.05, 1.0, 0.05),
     "learning_rate": (0.01, 10.0, 0.01),
     "max_staleness": (0, 40, 1),
+    "server_step": (0.01, 2.5, 0.01),
 }
 
 WEIGHTINGS = ("constant", "polynomial", "hinge", "exponential")

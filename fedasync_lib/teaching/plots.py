@@ -691,8 +691,8 @@ def plot_staleness_prediction(p) -> Figure:
 
 
 def plot_stability_grid(grids: Mapping[str, np.ndarray], concurrencies, steps) -> Figure:
-    """Notebook 5: the share of seeds that diverged, per concurrency and server step size,
-    one panel per weighting of stale changes."""
+    """Notebook 5: the share of seeds whose run was not stable (``History.stable``), per
+    concurrency and server step size, one panel per weighting of stale changes."""
     fig, axes = plt.subplots(1, len(grids), figsize=(4 * len(grids), 3.4), squeeze=False)
     for ax, (name, grid) in zip(axes[0], grids.items()):
         image = ax.imshow(grid, cmap="Reds", vmin=0, vmax=1, aspect="auto", origin="lower")
@@ -704,7 +704,43 @@ def plot_stability_grid(grids: Mapping[str, np.ndarray], concurrencies, steps) -
             for j in range(len(steps)):
                 ax.text(j, i, f"{grid[i, j]:.0%}", ha="center", va="center", fontsize=8,
                         color="white" if grid[i, j] > 0.5 else "black")
-    fig.colorbar(image, ax=axes[0].tolist(), label="share of seeds that diverged")
+    fig.colorbar(image, ax=axes[0].tolist(), label="share of seeds not stable")
+    return fig
+
+
+def plot_stability_region(max_delay: int = 64) -> Figure:
+    """Notebook 5: the largest stable step eta * L of gradient descent with a gradient d steps
+    old, against d (log-log), with its large-delay behaviour pi / (2 d + 1) and the step
+    1 / (4 d) that Koloskova et al.'s Theorem 8 allows a gradient d steps old."""
+    from ..analysis.delayed_step import largest_stable_step
+
+    delays = np.arange(0, max_delay + 1)
+    exact = np.array([largest_stable_step(int(d)) for d in delays])
+    fig, ax = plt.subplots(1, 1, figsize=(6.4, 3.6))
+    ax.plot(delays + 1, exact, color=COLORS["constant"], marker="o", markersize=3,
+            label="largest stable step, exact: 2 sin(pi / (4d + 2))")
+    ax.plot(delays + 1, np.pi / (2 * delays + 1), color="grey", linestyle=":",
+            label="pi / (2d + 1)")
+    ax.plot(delays[1:] + 1, 1 / (4 * delays[1:]), color=COLORS["exponential"], linestyle="--",
+            label="1 / (4d): Theorem 8's cap on a gradient d > tau_C steps old")
+    ax.set(xscale="log", yscale="log", xlabel="delay d + 1 (log scale)",
+           ylabel="eta * L (log scale)", title="Delayed gradient descent on a quadratic")
+    ax.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def plot_quadratic_run(history: History, predicted: float, step: float) -> Figure:
+    """Notebook 5's demo: the training loss of one run on the quadratic, against the update,
+    with the verdict (``History.stable``) and the largest stable step predicted for its
+    delay."""
+    loss = history.column("train_loss", "evals")
+    updates = history.column("update", "evals")
+    fig, ax = plt.subplots(1, 1, figsize=(6.4, 3.4))
+    ax.plot(updates, loss, color=COLORS["constant"] if history.stable else COLORS["exponential"])
+    ax.axhline(loss[0], color="grey", linestyle=":", linewidth=1)
+    ax.set(yscale="log", xlabel="updates", ylabel="training loss (log scale)",
+           title=f"server step {step:.3g}, predicted largest {predicted:.3g}: "
+                 + ("stable" if history.stable else "unstable"))
     return fig
 
 
