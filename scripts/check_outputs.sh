@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Do the notebooks' stored outputs hold on a learner's machine? Runs every notebook
-# under nbval (strict: each stored output must come out identical) in five settings:
-# one, two and four threads, with a core kept busy by another process, and with the
-# CPU kernels of an AVX2 laptop (this machine has AVX-512) through the variables
-# ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA. Prints one line
-# per setting and exits 1 if any fails. About 2 to 3 minutes per setting on 2 cores.
-# A sixth, "browser", runs the browser tests (every notebook in JupyterLab in Chromium,
-# the classroom app, the slides and the book), as the test command does.
+# under nbval (strict: each stored output must come out identical) in six settings:
+# one, two and four threads, with a core kept busy by another process, with the CPU
+# kernels of an AVX2 laptop, and with the plain kernels of a CPU with neither AVX2 nor
+# AVX-512 (the machine's own may be AVX-512), through the variables ATEN_CPU_CAPABILITY,
+# MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA. Prints one line per setting and exits
+# 1 if any fails. About 2 to 3 minutes per setting on 2 cores. A seventh, "browser", runs
+# the browser tests (every notebook in JupyterLab in Chromium, the classroom app, the
+# slides and the book), as the test command does.
 #
-#   bash scripts/check_outputs.sh            # all six
-#   bash scripts/check_outputs.sh avx2       # one of: 1 2 4 busy avx2 browser
+#   bash scripts/check_outputs.sh            # all seven
+#   bash scripts/check_outputs.sh plain      # one of: 1 2 4 busy avx2 plain browser
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export MPLBACKEND=Agg PYTHONHASHSEED=0
@@ -31,13 +32,14 @@ declare -A SETTINGS=(
     [4]="OMP_NUM_THREADS=4 MKL_NUM_THREADS=4"
     [busy]="BUSY=1"
     [avx2]="ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
+    [plain]="ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41"
     [browser]=""
 )
-chosen=("${@:-1 2 4 busy avx2 browser}")
+chosen=("${@:-1 2 4 busy avx2 plain browser}")
 chosen=(${chosen[*]})
 for name in "${chosen[@]}"; do
     if [ -z "${SETTINGS[$name]+set}" ]; then
-        echo "check_outputs.sh: setting=$name is invalid: expected one of 1 2 4 busy avx2 browser" >&2
+        echo "check_outputs.sh: setting=$name is invalid: expected one of 1 2 4 busy avx2 plain browser" >&2
         exit 2
     fi
 done

@@ -66,4 +66,4 @@ def test_check_outputs_names_an_unknown_setting_in_one_line_before_it_runs_anyth
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == ("check_outputs.sh: setting=avx3 is invalid: "
-                                   "expected one of 1 2 4 busy avx2 browser")
+                                   "expected one of 1 2 4 busy avx2 plain browser")
