@@ -23,6 +23,12 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+import zmq_poll_fix  # noqa: E402  (scripts/ is on the path when this script runs)
+
+# nbclient waits for each reply with no time limit: guard against a lost ZeroMQ wake-up
+# that leaves the kernel idle and this script waiting for ever (scripts/zmq_poll_fix.py).
+zmq_poll_fix.install()
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 

@@ -120,6 +120,9 @@ def main(argv=None) -> int:
             continue
         if args.execute:
             from nbclient import NotebookClient
+
+            import zmq_poll_fix  # scripts/ is on the path when this script runs
+            zmq_poll_fix.install()  # a lost ZeroMQ wake-up would leave this waiting for ever
             NotebookClient(student, timeout=600, kernel_name="python3", allow_errors=False,
                            resources={"metadata": {"path": str(STUDENTS)}}).execute()
             clear_answers(student)
