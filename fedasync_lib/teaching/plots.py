@@ -142,7 +142,8 @@ def plot_objective(runs: Mapping[str, History], title: str = "") -> Figure:
     """Test accuracy (left) and the training objective (right, log scale) against updates.
 
     The training objective is ``train_loss``: the server model's mean loss over every
-    client's training samples, the quantity the convergence theorems bound.
+    client's training samples. The convergence theorems bound another quantity, the squared
+    gradient norm of the clients' uniform average (``grad_norm_sq`` in the same records).
     """
     fig, (ax_a, ax_l) = plt.subplots(1, 2)
     for i, (label, h) in enumerate(runs.items()):

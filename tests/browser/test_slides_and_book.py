@@ -76,7 +76,7 @@ def test_the_slides_run_offline_with_every_topic_and_figure(browser, slides, scr
             w.page.wait_for_timeout(100)
         assert "present" in (slides_.nth(total - 1).get_attribute("class") or ""), "the keys do not move on"
         figures = w.page.evaluate("document.querySelectorAll('.reveal img').length")
-        assert figures == 4, f"{figures} figures in the deck"  # timelines, staleness, weights, theorem
+        assert figures == 5, f"{figures} figures in the deck"  # timelines, staleness, weights, stability region, MLP grid
         assert w.images_loaded() == []
         assert "def " not in w.page.inner_text(".reveal"), "the deck shows code"
         w.check()
