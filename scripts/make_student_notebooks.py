@@ -51,6 +51,11 @@ def code_stub(exercise: str) -> str:
     return f'# YOUR CODE HERE\nraise NotImplementedError("{exercise}: write your code here")'
 
 
+#: A markdown heading that opens an exercise ("### Exercise 5.2: ..."): the stubs below it
+#: name that exercise, in a notebook with more than one.
+EXERCISE_HEADING = re.compile(r"^#+\s+(Exercise\s+E?\d+(?:\.\d+)?)\b", re.M)
+
+
 def is_autograder_test(cell) -> bool:
     meta = cell.metadata.get("nbgrader", {})
     return bool(meta.get("grade")) and not meta.get("solution")
@@ -66,6 +71,14 @@ def student_version(solution: nbformat.NotebookNode, exercise: str) -> nbformat.
             raise ValueError(f"{exercise}: a cell has a solution region but no nbgrader solution "
                              f"metadata: {cell.source[:80]!r}")
     ClearSolutions(code_stub={"python": code_stub(exercise)}, enforce_metadata=True).preprocess(nb, {})
+    label = exercise
+    for cell in nb.cells:  # each stub names the exercise whose heading comes last above it
+        if cell.cell_type == "markdown":
+            headings = EXERCISE_HEADING.findall(cell.source)
+            label = headings[-1] if headings else label
+        elif cell.cell_type == "code" and label != exercise:
+            cell.source = cell.source.replace(f'NotImplementedError("{exercise}: ',
+                                              f'NotImplementedError("{label}: ')
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if cell.cell_type == "code":

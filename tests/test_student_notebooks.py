@@ -46,6 +46,17 @@ def test_a_solution_region_becomes_nbgraders_stub_naming_the_exercise():
         namespace["f"](1)
 
 
+def test_each_stub_names_the_exercise_whose_heading_is_above_it():
+    """A notebook with two exercises (notebook 5 has 5.1 and 5.2): each stub names its own."""
+    second = nbformat.v4.new_code_cell("def g(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n")
+    second.metadata["nbgrader"] = {"solution": True, "grade": False, "locked": False,
+                                   "grade_id": "g", "schema_version": 3}
+    nb = tiny_solution([nbformat.v4.new_markdown_cell("### Exercise 9.2: another one"), second])
+    student = gen.student_version(nb, "Exercise 9.1")
+    assert 'NotImplementedError("Exercise 9.1: ' in student.cells[1].source
+    assert 'NotImplementedError("Exercise 9.2: ' in student.cells[3].source
+
+
 def test_cells_for_the_teacher_stay_out_and_answers_keep_no_output():
     test_cell = nbformat.v4.new_code_cell("assert f(1) == 2")
     test_cell.metadata["nbgrader"] = {"grade": True, "solution": False, "points": 1, "grade_id": "t",
