@@ -38,7 +38,6 @@ from typing import Dict, List, Optional
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import seeding
 from .clients import AsyncClient
@@ -52,6 +51,7 @@ from .policy import Policy, ServerModel
 from .scheduling import Scheduler
 from .threads import one_thread
 from .training import LocalJob, local_trainer
+from .training_func import per_sample_loss
 from .update import Update
 
 
@@ -210,15 +210,14 @@ class AsyncServer:
         state = {k: (v.detach().clone().requires_grad_(True) if v.is_floating_point() else v)
                  for k, v in self.model.state.items()}
         wrt = [k for k, v in state.items() if v.requires_grad]
+        loss = per_sample_loss(self.loss)  # the run's loss, cross-entropy by default
         total = {k: torch.zeros(state[k].shape, dtype=torch.float64) for k in wrt}
         n, chunk = len(samples.y), 65_536
         with torch.enable_grad():
             for i in range(0, n, chunk):
                 out = logits(state, samples.x[i: i + chunk], self.module)
                 y = samples.y[i: i + chunk]
-                losses = (F.cross_entropy(out, y, reduction="none") if self.loss is None
-                          else self.loss(out, y))
-                weighted = (losses * self._uniform_weights[i: i + chunk]).sum()
+                weighted = (loss(out, y) * self._uniform_weights[i: i + chunk]).sum()
                 grads = torch.autograd.grad(weighted, [state[k] for k in wrt], allow_unused=True)
                 for k, g in zip(wrt, grads):
                     if g is not None:
