@@ -64,3 +64,14 @@ def test_a_model_and_loss_of_ones_own_with_clients_of_unequal_size():
     loss(fresh(x), y).mean().backward()
     pooled = sum(float((p.grad.double() ** 2).sum()) for p in fresh.parameters())
     assert abs(pooled - want) > 1e-3 * want
+
+
+@pytest.mark.parametrize("algorithm", ["fedasync", "fedbuff", "fedavg"])
+def test_every_evaluation_records_a_finite_grad_norm_sq(algorithm):
+    """At the start, every eval_every updates and after the last flush, for every policy."""
+    cfg = AsyncConfig(dataset="digits", num_clients=4, num_updates=10, eval_every=4,
+                      concurrency=2, buffer_size=2)
+    h = server_for(cfg, algorithm).train()
+    assert [e["update"] for e in h.evals] == [0, 4, 8, 10]
+    assert all("grad_norm_sq" in e and math.isfinite(e["grad_norm_sq"]) and e["grad_norm_sq"] >= 0
+               for e in h.evals)

@@ -179,10 +179,12 @@ class AsyncServer:
         return {"accuracy": accuracy, "loss": loss}
 
     def train_loss(self) -> float:
-        """Mean loss of the server model over every client's training samples, each sample
-        weighted alike (so a client with more samples counts more). The quantity to watch for
-        progress and stability (:attr:`History.stable`), but not what the convergence
-        theorems bound: see :meth:`grad_norm_sq`."""
+        """The sample-weighted mean loss of the server model over every client's training
+        samples, each sample weighted alike (so a client with more samples counts more). The
+        quantity to watch for progress and stability (:attr:`History.stable`), but not what
+        the convergence theorems bound: they bound the average squared gradient norm of the
+        client-uniform objective, recorded as ``grad_norm_sq`` (:meth:`grad_norm_sq`,
+        notebook 5)."""
         samples = self.local_training.samples
         total, n, chunk = 0.0, len(samples.y), 65_536
         for i in range(0, n, chunk):
@@ -203,10 +205,8 @@ class AsyncServer:
         gradient is taken by autograd through the run's model and loss, with respect to every
         floating-point entry of the state, over chunks of samples (summed in float64)."""
         samples = self.local_training.samples
-        if not hasattr(self, "_uniform_weights"):
-            sizes = torch.as_tensor(samples.sizes, dtype=torch.float32)
-            per_client = 1.0 / (len(sizes) * sizes)
-            self._uniform_weights = torch.repeat_interleave(per_client, torch.as_tensor(samples.sizes))
+        sizes = torch.as_tensor(samples.sizes)  # every client holds at least one sample
+        weights = torch.repeat_interleave(1.0 / (len(sizes) * sizes.to(torch.float32)), sizes)
         state = {k: (v.detach().clone().requires_grad_(True) if v.is_floating_point() else v)
                  for k, v in self.model.state.items()}
         wrt = [k for k, v in state.items() if v.requires_grad]
@@ -217,7 +217,7 @@ class AsyncServer:
             for i in range(0, n, chunk):
                 out = logits(state, samples.x[i: i + chunk], self.module)
                 y = samples.y[i: i + chunk]
-                weighted = (loss(out, y) * self._uniform_weights[i: i + chunk]).sum()
+                weighted = (loss(out, y) * weights[i: i + chunk]).sum()
                 grads = torch.autograd.grad(weighted, [state[k] for k in wrt], allow_unused=True)
                 for k, g in zip(wrt, grads):
                     if g is not None:
