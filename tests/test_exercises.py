@@ -13,8 +13,8 @@ import torch
 from fedasync_lib import adaptive, bounded
 from fedasync_lib.algorithms.fedbuff import fedbuff_step
 from fedasync_lib.core.scheduling import Scheduler
-from fedasync_lib.teaching.exercises import (check_exercise_1, check_exercise_2, check_exercise_3,
-                                             check_exercise_4, pick, worst_staleness)
+from fedasync_lib.teaching.exercises import (check_bias_correction, check_exercise_1, check_exercise_2,
+                                             check_exercise_3, check_exercise_4, pick, worst_staleness)
 
 
 def stub(*args, **kwargs):
@@ -122,12 +122,63 @@ class NoTieBreak(FewestFirst):
         heapq.heappush(self._heap, (key, -len(self._heap), job))  # ties: last in, first out
 
 
+class HeapWithoutTieBreak(FewestFirst):
+    """(priority, job): fine while priorities differ, a crash on the server's jobs when they tie."""
+
+    def __init__(self, update_order="arrival", client_order="random"):
+        super().__init__(update_order, client_order)
+        self.entries = []
+
+    def push_update(self, job, arrival_time, base_version):
+        key = arrival_time if self.update_order == "arrival" else -base_version
+        heapq.heappush(self.entries, (key, job))
+
+    def pop_update(self):
+        return heapq.heappop(self.entries)[1]
+
+    def __len__(self):
+        return len(self.entries)
+
+
+class SortedList(FewestFirst):
+    """Another correct queue: a list kept sorted by priority alone (sort is stable)."""
+
+    def __init__(self, update_order="arrival", client_order="random"):
+        super().__init__(update_order, client_order)
+        self.waiting = []
+
+    def push_update(self, job, arrival_time, base_version):
+        self.waiting.append((float(arrival_time) if self.update_order == "arrival"
+                             else -int(base_version), job))
+        self.waiting.sort(key=lambda entry: entry[0])
+
+    def pop_update(self):
+        return self.waiting.pop(0)[1]
+
+    def __len__(self):
+        return len(self.waiting)
+
+
+class RoundRobin(SortedList):
+    """Another fair client choice: the idle client next after the last one asked, in a cycle."""
+
+    def __init__(self, update_order="arrival", client_order="random"):
+        super().__init__(update_order, client_order)
+        self.last = -1
+
+    def pick_client(self, idle, latency, delivered, gen):
+        n = len(latency)
+        choice = min(idle, key=lambda c: (c - self.last - 1) % n)
+        self.last = choice
+        return choice
+
+
 class PicksABusyClient(FewestFirst):
     def pick_client(self, idle, latency, delivered, gen):
         return max(range(len(latency)), key=lambda c: delivered[c])
 
 
-@pytest.mark.parametrize("cls", [FewestFirst, LeastRecentlyAsked])
+@pytest.mark.parametrize("cls", [FewestFirst, LeastRecentlyAsked, SortedList, RoundRobin])
 def test_ex2_fair_designs_pass(cls, capsys):
     ok, out = run(check_exercise_2, cls, capsys=capsys)
     assert ok and PASSED.search(out), out
@@ -136,14 +187,30 @@ def test_ex2_fair_designs_pass(cls, capsys):
 @pytest.mark.parametrize("cls,phrase", [
     (Scheduler, "not fair enough"),  # random choice: valid, reproducible, unfair to slow clients
     (SlowestFirst, "fast ones are barely heard"),
-    (SlowestFirst, "fair, but costly"),
     (StalestFirst, "newest base version first"),
-    (NoTieBreak, "equal versions in arrival order"),
+    (NoTieBreak, "in the order they were pushed"),
     (PicksABusyClient, "not one of the idle clients"),
 ])
 def test_ex2_wrong_designs_are_named(cls, phrase, capsys):
     ok, out = run(check_exercise_2, cls, capsys=capsys)
     assert not ok and phrase in out, out
+
+
+def test_ex2_a_heap_without_a_tie_breaker_fails_and_would_crash_the_server(capsys):
+    ok, out = run(check_exercise_2, HeapWithoutTieBreak, capsys=capsys)
+    assert not ok and "the server's jobs cannot be compared" in out, out
+    # and the checker is right: the server's own jobs crash it under freshest-first with queuing
+    from fedasync_lib.teaching import experiments
+    with pytest.raises(TypeError, match="not supported between instances"):  # seed 1 of four
+        experiments.scheduling_run("freshest", "fewest", experiments.SCHEDULING.replace(seed=1),
+                                   scheduler_class=HeapWithoutTieBreak)
+
+
+@pytest.mark.parametrize("cls", [Scheduler, SlowestFirst, HeapWithoutTieBreak, NoTieBreak])
+def test_ex2_gives_one_verdict(cls, capsys):
+    """One problem, one sentence: never "not fair" and "fair, but costly" in one output."""
+    ok, out = run(check_exercise_2, cls, capsys=capsys)
+    assert not ok and len([line for line in out.splitlines() if line.startswith("  - ")]) == 1, out
 
 
 def test_ex2_parts_are_judged_on_their_own(capsys):
@@ -154,6 +221,53 @@ def test_ex2_parts_are_judged_on_their_own(capsys):
     verdict, out = run(check_exercise_2, QueueOnly, capsys=capsys)
     assert not verdict and verdict["the update queue (push_update, pop_update, len)"]
     assert "pick_client is not written yet" in out
+
+
+# --- Exercise 2.2: a correction of the fast-client bias, given as a factory -------------------
+def counting_factory():
+    """The reference design: a fresh rule with its own counts for each run."""
+    heard = {}
+
+    def correction(ctx):
+        heard[ctx.update.client_id] = heard.get(ctx.update.client_id, 0) + 1
+        share = heard[ctx.update.client_id] / sum(heard.values())
+        return ctx.config.mixing_alpha * min(1.0, 1 / (ctx.config.num_clients * share)) * (1 + ctx.staleness) ** -0.5
+    return correction
+
+
+SHARED = {}
+
+
+def shared_state_factory():
+    """Counts kept at module level: one run's counts carry into the next."""
+    def correction(ctx):
+        SHARED[ctx.update.client_id] = SHARED.get(ctx.update.client_id, 0) + 1
+        share = SHARED[ctx.update.client_id] / sum(SHARED.values())
+        return ctx.config.mixing_alpha * min(1.0, 1 / (ctx.config.num_clients * share)) * (1 + ctx.staleness) ** -0.5
+    return correction
+
+
+def test_ex22_a_factory_with_its_own_state_passes(capsys):
+    ok, out = run(check_bias_correction, counting_factory, capsys=capsys)
+    assert ok and PASSED.search(out), out
+    ok, out = run(check_bias_correction, adaptive.participation_weighted, capsys=capsys)
+    assert ok and PASSED.search(out), out
+
+
+@pytest.mark.parametrize("factory,phrase", [
+    (shared_state_factory, "keep the rule's state (its counts) inside shared_state_factory"),
+    (lambda: (lambda ctx: ctx.config.mixing_alpha * (1 + ctx.staleness) ** -0.5), "does not even out"),
+    (lambda: 0.5, "not a function"),
+    (lambda ctx: ctx, "takes no arguments"),
+])
+def test_ex22_wrong_designs_get_one_sentence(factory, phrase, capsys):
+    ok, out = run(check_bias_correction, factory, capsys=capsys)
+    assert not ok and phrase in out and out.count("  - ") == 1, out
+
+
+def test_ex22_an_unwritten_stub_is_not_written_yet(capsys):
+    ok, out = run(check_bias_correction, stub, capsys=capsys)
+    assert not ok and "not written yet" in out and "small cases" not in out, out
 
 
 # --- Exercise 3 --------------------------------------------------------------------

@@ -95,3 +95,16 @@ def test_claims_exercise_4():
     assert t["FedAsync"][1] < t["FedAvg (sync)"][1]  # from 0.25 on, async wins
     assert t["FedAvg (sync)"][2] > 10 * t["FedAsync"][2] and t["FedBuff"][2] < t["FedAsync"][2]
     draw(plots.plot_crossover(hets, t, 0.9))
+
+
+def test_update_distances_are_measured_on_the_staleness_weighted_trajectory():
+    """Exercise E3 calibrates its trust region on these: they must come from the trajectory
+    the rule runs on (staleness weighting), where models move less than with a fixed rate."""
+    from fedasync_lib import adaptive
+    from fedasync_lib.teaching import experiments
+    weighted = experiments.update_distances(seeds=(42,))
+    fixed = experiments.update_distances(seeds=(42,), rule=lambda ctx: ctx.config.mixing_alpha)
+    assert len(weighted) == len(fixed) == experiments.LESSON.num_updates
+    assert np.median(weighted) < 0.75 * np.median(fixed)
+    again = experiments.update_distances(seeds=(42,), rule=adaptive.staleness_only())
+    assert np.array_equal(weighted, again)

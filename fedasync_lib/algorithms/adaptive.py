@@ -10,8 +10,11 @@ server's, as a trust region:
 An update that lands within ``scale`` of the server model (in relative
 terms) keeps FedAsync's rate. One that lands far away, typically a very
 stale update or one from a client whose data differs a lot, is damped in
-proportion. In this lesson's runs half the updates land within 0.03 to 0.08
-of the server model, and the stalest reach 0.4, so the default scale is 0.1.
+proportion. How far updates land depends on the trajectory: measure it on the
+runs the rule will make (``experiments.update_distances``, which mixes with staleness
+weighting). Exercise E3 prints these distances and sets its scale near their median, so
+that about half of the updates are damped; the default ``scale=0.1`` is a round number,
+not a calibration.
 """
 
 from __future__ import annotations

@@ -190,30 +190,42 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
                        hint=f"The server creates it as {name}(update_order, client_order): its "
                             "__init__ must take those two arguments.")
 
+    def compared_jobs(err: BaseException) -> Optional[str]:
+        if isinstance(err, TypeError) and "not supported between instances" in str(err):
+            return ("your queue compared two jobs, and the server's jobs cannot be compared: "
+                    "when two updates have the same priority, a heap of (priority, job) falls "
+                    "back on comparing the jobs and the run crashes; break ties by the order in "
+                    "which the updates were pushed.")
+        return None
+
     def check_queue() -> None:
         gen = np.random.default_rng(7)
         for trial in range(6):
             n = int(gen.integers(3, 9))
-            jobs = [f"job{i}" for i in range(n)]
-            times = np.sort(gen.uniform(0, 10, n)).round(2).tolist()
-            bases = gen.integers(0, 4, n).tolist()  # few versions: ties happen
+            jobs = [_Job(f"job{i}") for i in range(n)]
+            # times as the server passes them (numpy floats, from few distinct values: ties
+            # happen), and base versions as Python and numpy integers
+            times = [np.float64(t) for t in np.sort(gen.integers(0, 4, n)).astype(float)]
+            bases = [int(b) if trial % 2 else np.int64(b) for b in gen.integers(0, 4, n)]
             for order in ("arrival", "freshest"):
                 sched = make(order)
                 for job, t, b in zip(jobs, times, bases):
                     fb.call(lambda: sched.push_update(job, t, b),
-                            what=f"push_update({job!r}, {t}, {b})")
+                            what=f"push_update({job!r}, {t}, {b})", explain=compared_jobs)
                 length = fb.call(lambda: len(sched), what="len(scheduler)")
                 if length != n:
                     fb.fail(f"after {n} push_update calls len(scheduler) should be {n}, got {length}.")
-                got = [fb.call(lambda: sched.pop_update(), what="pop_update()", returns="value")
+                got = [fb.call(lambda: sched.pop_update(), what="pop_update()", returns="value",
+                               explain=compared_jobs)
                        for _ in range(n)]
                 key = (lambda i: (times[i], i)) if order == "arrival" else (lambda i: (-bases[i], i))
                 right = [jobs[i] for i in sorted(range(n), key=key)]
                 if got != right:
                     pushed = ", ".join(f"{j} (arrived {t}, version {b})"
                                        for j, t, b in zip(jobs, times, bases))
-                    rule = ("by arrival time" if order == "arrival" else
-                            "newest base version first, equal versions in arrival order")
+                    rule = ("earliest arrival first, equal times in the order they were pushed"
+                            if order == "arrival" else
+                            "newest base version first, equal versions in the order they were pushed")
                     fb.fail(f"with update_order={order!r} ({rule}), after pushing {pushed}, the "
                             f"queue should pop {right}; yours popped {got}.")
         fb.expect(True, "")
@@ -269,17 +281,30 @@ def check_exercise_2(scheduler_class: Callable[..., Any]) -> Verdict:
                        f"slowest fifth of the clients are heard at {slow:.0%} of an equal share "
                        f"(at least {SLOW_SHARE:.0%}); random choice gives {base_jain:.2f} and "
                        f"{base_slow:.0%}.")
-        fb.expect(jain >= FAIRNESS and slow >= SLOW_SHARE, problem)
-        fb.expect(np.mean(times) <= TIME_COST * base_time,
-                  f"your scheduler is fair, but costly: its 300 updates take "
-                  f"{np.mean(times) / base_time:.1f} times the virtual time of random choice "
-                  f"(at most {TIME_COST} is asked), because it keeps the fast clients waiting.")
+        if fb.expect(jain >= FAIRNESS and slow >= SLOW_SHARE, problem):  # one verdict: fair first
+            fb.expect(np.mean(times) <= TIME_COST * base_time,
+                      f"your scheduler is fair, but costly: its 300 updates take "
+                      f"{np.mean(times) / base_time:.1f} times the virtual time of random choice "
+                      f"(at most {TIME_COST} is asked), because it keeps the fast clients waiting.")
 
     fb.part("the update queue (push_update, pop_update, len)", check_queue)
     fb.part("pick_client", check_pick)
     if all(fb.results.values()):  # the experiment uses the scheduler only when both parts pass
         fb.part("the scheduler in the experiment", check_runs)
     return fb.report()
+
+
+class _Job:
+    """A stand-in for the server's jobs in the queue checks: like them, two jobs cannot be
+    ordered (``<`` raises TypeError), so a queue must never fall back on comparing them."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
 
 
 @functools.lru_cache(maxsize=1)
@@ -493,26 +518,47 @@ reference_may_start = bounded.may_start
 
 
 # --- Exercise E2.2: a correction of the fast-client bias ------------------------------------------
-def check_bias_correction(rule: Callable[[MixingContext], float]) -> Verdict:
-    """Judges a FedAsync mixing rule meant to correct the fast-client bias, on Exercise 2's
-    speed-skewed experiment over four seeds (``experiments.bias_correction``'s setting):
-    it must even out the clients' pull on the model (Jain's index of applied alpha higher
-    than plain FedAsync's on every seed), and must not cost accuracy, overall or on the
-    slow clients' digits, beyond the noise."""
+def check_bias_correction(make_correction: Callable[[], Callable[[MixingContext], float]]) -> Verdict:
+    """Judges a correction of the fast-client bias, given as a factory: ``make_correction()``
+    returns a fresh FedAsync mixing rule, with its own state, for one run (as the library's
+    :func:`~fedasync_lib.algorithms.adaptive.participation_weighted` does). On Exercise 2's
+    speed-skewed experiment over four seeds (``experiments.bias_correction``'s setting), one
+    fresh rule per run, it must even out the clients' pull on the model (Jain's index of
+    applied alpha higher than plain FedAsync's on every seed), and must not cost accuracy,
+    overall or on the slow clients' digits, beyond the noise. Two fresh rules on the same
+    seed must give the same run: a rule that keeps its state outside the factory carries
+    one run's counts into the next."""
     fb = Feedback("Exercise E2.2")
+    name = getattr(make_correction, "__name__", "make_correction")
+
+    def fresh() -> Callable:
+        rule = fb.call(make_correction, what=f"{name}()", returns="value",
+                       hint=f"{name}() takes no arguments and returns the mixing rule for one run.")
+        if not callable(rule):
+            fb.fail(f"{name}() returned {type(rule).__name__}, not a function: it must return "
+                    "the mixing rule (a function of ctx) for one run.")
+        return rule
 
     def check_rule() -> None:
         from ..analysis import compare
-        from .experiments import bias_correction
+        from .experiments import SCHEDULING, bias_correction, speed_skewed_digits
 
         results: List[Any] = []
         fb.promise("correction", lambda: results.extend(
-            bias_correction(seed, rule=rule) for seed in FAIRNESS_SEEDS))
+            bias_correction(seed, rule=fresh()) for seed in FAIRNESS_SEEDS))
+        again: List[Any] = []
+        fb.promise("correction", lambda: again.append(bias_correction(FAIRNESS_SEEDS[0], rule=fresh())))
+        if not fb.expect(again[0].jain == results[0].jain,
+                         f"two fresh rules from {name}() gave different runs on the same seed: "
+                         f"keep the rule's state (its counts) inside {name}, so that each run "
+                         "starts from nothing."):
+            raise Rejected
         jain = [(r.jain["plain"], r.jain["weighted"]) for r in results]
         worse = [f"{b:.2f} against {a:.2f}" for a, b in jain if b <= a]
-        fb.expect(not worse, f"your rule does not even out the clients' pull on the model: Jain's "
-                             f"index of applied alpha is {worse[0] if worse else ''} for plain "
-                             "FedAsync on one of the seeds.")
+        if not fb.expect(not worse, f"your rule does not even out the clients' pull on the model: "
+                                    f"Jain's index of applied alpha is {worse[0] if worse else ''} "
+                                    "for plain FedAsync on one of the seeds."):
+            raise Rejected  # one verdict: the accuracy is judged only for a rule that evens out
 
         class Run:  # what compare reads
             def __init__(self, value: float):
@@ -521,16 +567,16 @@ def check_bias_correction(rule: Callable[[MixingContext], float]) -> Verdict:
             def tail_accuracy(self) -> float:
                 return self.value
 
-        from .experiments import SCHEDULING, speed_skewed_digits
         test_size = len(speed_skewed_digits(SCHEDULING).test)
         for what, key in (("overall", "accuracy"), ("on the slow clients' digits", "slow_digit_accuracy")):
             yours = [Run(getattr(r, key)["weighted"]) for r in results]
             plain = [Run(getattr(r, key)["plain"]) for r in results]
             verdict = compare(yours, plain, names=("yours", "plain"), test_size=test_size)
-            fb.expect(verdict.verdict != "plain",
-                      f"your rule evens out the influence but costs accuracy {what}: "
-                      f"{verdict.a.mean:.3f} against {verdict.b.mean:.3f} for plain FedAsync, "
-                      "more than the noise of four seeds.")
+            if not fb.expect(verdict.verdict != "plain",
+                             f"your rule evens out the influence but costs accuracy {what}: "
+                             f"{verdict.a.mean:.3f} against {verdict.b.mean:.3f} for plain "
+                             "FedAsync, more than the noise of four seeds."):
+                raise Rejected
 
     fb.part("the correction", check_rule)
     return fb.report()

@@ -134,9 +134,10 @@ class Feedback:
         raise Rejected
 
     def call(self, fn: Callable, *args: Any, what: str, returns: Optional[str] = None,
-             hint: str = "") -> Any:
+             hint: str = "", explain: Optional[Callable[[BaseException], Optional[str]]] = None) -> Any:
         """Call the learner's code. An exception, an endless loop, a None or a value of the
-        wrong type is reported once and ends the checks of that function."""
+        wrong type is reported once and ends the checks of that function. ``explain`` may
+        turn an exception it recognises into the one sentence that says why it happened."""
         outcome = learner_code.call(fn, *args)
         self.printed |= bool(outcome.printed)
         if outcome.timed_out:
@@ -144,6 +145,10 @@ class Feedback:
                       "loop that never ends?")
         if isinstance(outcome.error, NotImplementedError):
             raise NotImplementedError
+        if outcome.error is not None and explain is not None:
+            reason = explain(outcome.error)
+            if reason:
+                self.fail(reason)
         if outcome.error is not None:
             self.fail(f"{what} raised {one_line(outcome.error)}." + (f" {hint}" if hint else ""))
         problem = type_problem(outcome.value, returns) if returns else None
@@ -160,6 +165,10 @@ class Feedback:
         if outcome.timed_out:
             self.fail(f"a short run with your {what} did not finish within {RUN_LIMIT:g} s: "
                       "the experiments would hang.")
+        if isinstance(outcome.error, NotImplementedError):
+            raise NotImplementedError  # a stub the checks before did not call: not written yet
+        if isinstance(outcome.error, Rejected):
+            raise outcome.error  # a check inside the run has already said what went wrong
         if outcome.error is not None:
             self.fail(f"your {what} passes the small cases, but a short run with it stopped: "
                       f"{one_line(outcome.error)}")
