@@ -341,8 +341,6 @@ def divides_by_two(x, buffered, lr):
 
 
 @pytest.mark.parametrize("step,phrase", [
-    (lambda x, buf, lr: {k: x[k] + lr * sum(d[k] for d, _ in buf) / len(buf) for k in x}, "differs from FedBuff's step"),
-    (lambda x, buf, lr: {k: x[k] + lr * sum(d[k] / (1 + s) for d, s in buf) / len(buf) for k in x}, "differs from FedBuff's step"),
     (divides_by_two, "with 1 buffered update"),
     (lambda x, buf, lr: dict(list(fedbuff_step(x, buf, lr).items())[:1]), "one entry per key of the state"),
     (in_place, "changed its inputs in place"),
@@ -373,3 +371,36 @@ def test_a_function_without_return_fails_and_is_told_why(check, args, capsys):
     ok, out = run(check, *args, capsys=capsys)
     assert not ok and "returned None: did you forget `return`?" in out
     assert "all" not in out.splitlines()[0]  # never "all N checks passed"
+
+
+# --- Exercise 4: each usual mistake gets its own sentence ---------------------------------------
+def step_with(weight, divide, sign=1.0, lr_in=True):
+    def step(state, buffered, server_lr):
+        scale = (server_lr if lr_in else 1.0) * sign / divide(buffered)
+        return {k: v + scale * sum(d[k] * weight(s) for d, s in buffered) for k, v in state.items()}
+    return step
+
+
+SQRT = lambda s: 1 / math.sqrt(1 + s)  # noqa: E731
+
+
+@pytest.mark.parametrize("step,phrase", [
+    (step_with(SQRT, lambda b: sum(SQRT(s) for _, s in b)), "divides by the sum of the weights"),
+    (step_with(lambda s: 1.0, len), "does not weight the changes"),
+    (step_with(lambda s: 1 / (1 + s), len), "its square root"),
+    (step_with(SQRT, len, sign=-1.0), "against the changes"),
+    (step_with(SQRT, len, lr_in=False), "leaves server_lr out"),
+    (step_with(SQRT, lambda b: 1.0), "without averaging"),
+    (step_with(SQRT, lambda b: 5.0), "divides by a fixed 5"),
+    (step_with(lambda s: 1 / math.sqrt(2 + s), len), "not in one of the usual ways"),
+])
+def test_ex4_each_mistake_is_named(step, phrase, capsys):
+    ok, out = run(check_exercise_4, step, capsys=capsys)
+    assert not ok and phrase in out and out.count("  - ") == 1, out
+
+
+def test_ex4_the_reference_and_another_correct_form_pass(capsys):
+    ok, out = run(check_exercise_4, fedbuff_step, capsys=capsys)
+    assert ok and PASSED.search(out), out
+    ok, out = run(check_exercise_4, step_with(SQRT, len), capsys=capsys)
+    assert ok and PASSED.search(out), out

@@ -98,6 +98,7 @@ def test_claims_exercise_4():
 
 
 def test_update_distances_are_measured_on_the_staleness_weighted_trajectory():
+    import numpy as np
     """Exercise E3 calibrates its trust region on these: they must come from the trajectory
     the rule runs on (staleness weighting), where models move less than with a fixed rate."""
     from fedasync_lib import adaptive

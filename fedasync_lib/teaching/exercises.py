@@ -491,16 +491,58 @@ def check_exercise_4(buffer_step: Callable) -> Verdict:
                 wrong = [key for key in state if not torch.allclose(out[key], want[key], atol=1e-5)]
                 if wrong:
                     key = wrong[0]
-                    fb.fail(f"{what} (server_lr {lr}, stalenesses {stalenesses}): {key!r} differs "
-                            f"from FedBuff's step by up to {float((out[key] - want[key]).abs().max()):.3g}. "
-                            "Check how each change is weighted by its staleness, how the buffer "
-                            "is averaged, and where server_lr enters.")
+                    case = f"{what} (server_lr {lr}, stalenesses {stalenesses})"
+                    # Which usual mistake? Probe with a case that tells them all apart.
+                    probe_state = {"w": torch.tensor([1.0, -2.0])}
+                    probe = [({"w": torch.tensor([1.0, 0.5])}, 0), ({"w": torch.tensor([-2.0, 3.0])}, 3),
+                             ({"w": torch.tensor([0.5, 1.0])}, 8)]
+                    got = fb.call(buffer_step, probe_state, probe, 2.0, returns="state",
+                                  what="buffer_step with 3 buffered updates of key ['w']")
+                    for variant, reason in _step_mistakes():
+                        guess = variant(probe_state, probe, 2.0)
+                        if torch.allclose(got["w"].double(), guess["w"].double(), atol=1e-5):
+                            fb.fail(f"{case}: your step {reason}")
+                    fb.fail(f"{case}: {key!r} differs from FedBuff's step by up to "
+                            f"{float((out[key] - want[key]).abs().max()):.3g}, and not in one of the "
+                            "usual ways. Compute the example above by hand and compare.")
                 cases += 1
         fb.expect(cases == 12, "")
         fb.promise("buffer_step", lambda: _fedbuff_run(buffer_step))
 
     fb.part("buffer_step", check_step)
     return fb.report()
+
+
+def _step_mistakes() -> List[tuple]:
+    """Usual ways to get FedBuff's step wrong, each as (the wrong step, one sentence why)."""
+    def step(weight: Callable[[int], float], divide: Callable[[list], float], sign: float = 1.0,
+             use_lr: bool = True) -> Callable:
+        def wrong(state, buffer, lr):
+            scale = (lr if use_lr else 1.0) * sign / divide(buffer)
+            return {n: state[n] + scale * sum(d[n] * weight(s) for d, s in buffer) for n in state}
+        return wrong
+
+    sqrt_w = lambda s: 1.0 / math.sqrt(1.0 + s)  # noqa: E731
+    count = lambda buffer: len(buffer)  # noqa: E731
+    mistakes = [
+        (step(sqrt_w, lambda b: sum(sqrt_w(s) for _, s in b)),
+         "divides by the sum of the weights (a normalised weighted mean). That is a defensible "
+         "design, but not FedBuff's: it cancels the discount whenever the buffered changes are "
+         "equally stale (with one change, entirely). FedBuff divides by the number of changes."),
+        (step(lambda s: 1.0, count), "does not weight the changes by their staleness: multiply "
+         "each change by 1/sqrt(1 + staleness) before averaging."),
+        (step(lambda s: 1.0 / (1.0 + s), count), "weights each change by 1/(1 + staleness); "
+         "FedBuff's factor is its square root, 1/sqrt(1 + staleness)."),
+        (step(sqrt_w, count, sign=-1.0), "moves the model against the changes. A change is the "
+         "trained model minus the one it started from: the server adds it."),
+        (step(sqrt_w, count, use_lr=False), "leaves server_lr out: the step is server_lr times "
+         "the average."),
+        (step(sqrt_w, lambda b: 1.0), "sums the weighted changes without averaging them: divide "
+         "by the number of buffered changes."),
+        (step(sqrt_w, lambda b: 5.0), "divides by a fixed 5 (the experiment's K): divide by "
+         "the number of changes in the buffer, which at the end of a run may be fewer."),
+    ]
+    return mistakes
 
 
 def _fedbuff_run(step: Callable):
