@@ -4,11 +4,14 @@ function returns and gives back the figure.
 All of them use one style (``fedasync.mplstyle``, loaded by :func:`use_style`)
 and one colour per algorithm or weighting, so a curve keeps its colour from
 notebook to notebook. Accuracy curves of a run that diverged stop at its last
-finite point, marked with a red cross: a diverged model has no accuracy to plot.
+finite point, and a dotted vertical line in the run's colour, labelled "stopped: diverged",
+marks where the run was stopped: a diverged model has no accuracy to plot, so no marker is
+put on the accuracy scale for it.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Dict, Mapping
 
@@ -16,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..core.history import History
 from .lesson import StalenessProfile, Timelines
@@ -89,6 +93,8 @@ def _curve(ax: Axes, history: History, x_key: str, label: str, color: str,
     acc = history.column("accuracy", "evals")
     finite = np.isfinite(acc)
     xs, ys = x[finite], acc[finite]
+    if history.diverged and not label.startswith("_"):
+        label = f"{label} (diverged: stopped)"
     if log_floor is not None:
         on_axis = xs > 0
         xs = np.where(on_axis, xs, log_floor)
@@ -97,11 +103,21 @@ def _curve(ax: Axes, history: History, x_key: str, label: str, color: str,
     else:
         ax.plot(xs, ys, label=label, color=color, linestyle=linestyle, marker=marker, markersize=4)
     if history.diverged:
-        x_last = xs[-1] if len(xs) else (log_floor or 0.0)
-        y_last = ys[-1] if len(ys) else 0.0
-        ax.plot(x_last, y_last, "x", color="red", markersize=11, markeredgewidth=2.5)
-        ax.annotate("diverged after this evaluation (caught)", (x_last, y_last),
-                    textcoords="offset points", xytext=(-30, 12), color="red", fontsize=9)
+        _mark_stop(ax, x[-1] if len(x) else (log_floor or 0.0), color, log_floor)
+
+
+def _mark_stop(ax: Axes, x_stop: float, color: str, log_floor: float | None = None) -> None:
+    """Where a diverged run was stopped: a dotted vertical line across the whole axis at its
+    last evaluation (the one that caught the divergence), in the run's colour, and a label
+    inside the axes. Nothing is drawn on the accuracy scale there: the model that was stopped
+    has no accuracy worth plotting, so the mark must not look like a measurement."""
+    if log_floor is not None and x_stop <= 0:
+        x_stop = log_floor
+    ax.axvline(x_stop, color=color, linestyle=(0, (1.5, 1.5)), linewidth=2.2, zorder=1.5,
+               label="_stopped")
+    ax.annotate("stopped: diverged (caught)", (x_stop, 0.97), xycoords=("data", "axes fraction"),
+                textcoords="offset points", xytext=(4, 0), rotation=90, ha="left", va="top",
+                fontsize=9, color="red", annotation_clip=False)
 
 
 def _log_time_axis(ax: Axes, floor: float) -> None:
@@ -166,35 +182,65 @@ def plot_objective(runs: Mapping[str, History], title: str = "") -> Figure:
 def seed_band(histories, y: str = "accuracy"):
     """``(updates, mean, std)`` of ``y`` over runs that evaluate at the same update counts
     (runs of one config, different seeds); a run that stopped early counts up to its end."""
-    grid = max((h.column("update", "evals") for h in histories), key=len)
-    rows = np.full((len(histories), len(grid)), np.nan)
-    for k, h in enumerate(histories):
-        values = h.column(y, "evals").astype(float)
-        rows[k, :len(values)] = np.where(np.isfinite(values), values, np.nan)
-    with np.errstate(all="ignore"):
+    grid, rows = _seed_rows(histories, y)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(rows, axis=0)
         std = np.nanstd(rows, axis=0, ddof=1) if len(histories) > 1 else np.zeros(len(grid))
     return grid, mean, np.nan_to_num(std)
 
 
+def _band_edges(rows: np.ndarray, mean: np.ndarray, log_y: bool):
+    """The edges of a band over seeds (``rows``: one row per seed, nan where a run had
+    stopped), and what the band is, for the legend.
+
+    On a linear axis: mean +/- one standard deviation. On a log axis that band can reach
+    below 0, where it falls off the bottom of the plot and looks like a collapse to 0;
+    there the band is the range over the seeds instead (lowest to highest seed), which
+    stays above 0 whenever every value does."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a column where every seed had stopped
+        if log_y:
+            return np.nanmin(rows, axis=0), np.nanmax(rows, axis=0), "band: lowest to highest seed"
+        std = np.nanstd(rows, axis=0, ddof=1) if len(rows) > 1 else np.zeros(rows.shape[1])
+    std = np.nan_to_num(std)
+    return mean - std, mean + std, "band: mean \u00b1 1 s.d. over seeds"
+
+
+def _seed_rows(histories, y: str):
+    """``(updates, rows)``: ``y`` per seed (one row each) at the update counts of the longest run."""
+    grid = max((h.column("update", "evals") for h in histories), key=len)
+    rows = np.full((len(histories), len(grid)), np.nan)
+    for k, h in enumerate(histories):
+        values = h.column(y, "evals").astype(float)
+        rows[k, :len(values)] = np.where(np.isfinite(values), values, np.nan)
+    return grid, rows
+
+
 def plot_seed_bands(groups: Mapping[str, list], y: str = "accuracy", title: str = "",
                     log_y: bool = False, ax: Axes | None = None) -> Figure:
-    """The mean of ``y`` over seeds against updates, one curve per setting, with a band of
-    one standard deviation: how far one seed's curve can be from another's."""
+    """The mean of ``y`` over seeds against updates, one curve per setting, with a band:
+    how far one seed's curve can be from another's. The band is one standard deviation
+    either side of the mean on a linear axis, and the range over the seeds (lowest to
+    highest) with ``log_y``, where mean - s.d. can be below 0; the legend says which."""
     fig = ax.figure if ax is not None else plt.subplots(1, 1, figsize=(7, 3.8))[0]
     ax = ax if ax is not None else fig.axes[0]
+    what = ""
     for i, (label, runs) in enumerate(groups.items()):
-        grid, mean, std = seed_band(runs, y)
+        grid, mean, _ = seed_band(runs, y)
+        low, high, what = _band_edges(_seed_rows(runs, y)[1], mean, log_y)
         color, marker = color_for(label, i), marker_for(label, i)
         ax.plot(grid, mean, color=color, marker=marker, markersize=4,
                 label=f"{label} ({len(runs)} seeds)")
-        ax.fill_between(grid, mean - std, mean + std, color=color, alpha=0.18, linewidth=0)
+        ax.fill_between(grid, low, high, color=color, alpha=0.18, linewidth=0)
     ax.set_xlabel("updates received by the server")
     ax.set_ylabel({"accuracy": "test accuracy", "train_loss": "training loss F(x)"}.get(y, y)
                   + (" (log scale)" if log_y else ""))
     if log_y:
         ax.set_yscale("log")
-    ax.legend(loc="best")
+    # outside the axes, so that it covers no band (a seed's spike can reach the top)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="line: mean over seeds\n" + what,
+              title_fontsize=9, alignment="left")
     if title:
         ax.set_title(title)
     return fig
@@ -221,6 +267,29 @@ def plain_log_ticks(low: float, high: float) -> list:
     return inside if len(inside) >= 2 else [low, high]
 
 
+def few_log_ticks(low: float, high: float, most: int = 6) -> list:
+    """At most ``most`` ticks for a log axis from ``low`` to ``high``, in plain numbers: 1, 2, 5,
+    10, ... when they are few enough, else 1, 3, 10, 30, ..., else the powers of ten."""
+    ticks = []
+    for mantissas in ((1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0 ** e for e in range(int(np.floor(np.log10(low))) - 1,
+                                              int(np.ceil(np.log10(high))) + 1) for m in mantissas]
+        ticks = [t for t in ticks if low <= t <= high]
+        if len(ticks) <= most:
+            break
+    return ticks if len(ticks) >= 2 else [low, high]
+
+
+def plain_log_axis(axis, low: float, high: float) -> None:
+    """Label a log axis (``ax.xaxis`` or ``ax.yaxis``) from ``low`` to ``high`` with a few
+    plain numbers and no minor labels: matplotlib's own minor labels (2 x 10^-1, 3 x 10^-1, ...)
+    run into each other on a short axis."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+    axis.set_major_locator(FixedLocator(few_log_ticks(low, high)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def speed_colorbar(fig: Figure, axes, norm) -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
@@ -243,6 +312,7 @@ def _gantt(ax: Axes, jobs, num_clients: int, horizon: float, latency, norm) -> N
                 alpha=0.9 if j.arrival_time <= horizon else 0.35)
     ax.set_ylim(-0.7, num_clients - 0.3)
     ax.invert_yaxis()
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # clients are whole numbers
     ax.set_ylabel("client")
 
 
@@ -420,12 +490,22 @@ def plot_bound_sweep(sweep) -> Figure:
         waste.plot(x, [100 * r.thrown_away for r in bounded_rows], marker="o", color=color, label=policy)
         clock.plot(x, [r.virtual_time for r in bounded_rows], marker="o", color=color, label=policy)
     unbounded = sweep["drop"][-1]
-    acc.axhline(unbounded.accuracy, color="black", linestyle=":", label="no bound")
-    clock.axhline(unbounded.virtual_time, color="black", linestyle=":", label="no bound")
+    # The reference is drawn above the policies' lines and labelled with its value: a policy
+    # can lie exactly on it (drop never delays a job, so its time is the unbounded time).
+    for ax, value, unit in ((acc, unbounded.accuracy, ""), (clock, unbounded.virtual_time, " s")):
+        ax.axhline(value, color="black", linestyle=(0, (1, 2)), linewidth=1.8, zorder=3,
+                   label="no bound")
+        ax.annotate(f"no bound: {value:.3g}{unit}", (1.0, value), xycoords=("axes fraction", "data"),
+                    textcoords="offset points", xytext=(-4, 3), ha="right", va="bottom",
+                    fontsize=8.5, annotation_clip=False)
+        ax.margins(y=0.1)  # no line on the frame, the lowest one included
     acc.set_ylabel("test accuracy (last 5 evaluations)")
     waste.set_ylabel("client work thrown away (%)")
-    clock.set_ylabel("virtual time for all updates (s)")
+    clock.set_ylabel("virtual time for all updates (s, log scale)")
     clock.set_yscale("log")
+    times = [r.virtual_time for rows in sweep.values() for r in rows if r.virtual_time > 0]
+    if times:
+        plain_log_axis(clock.yaxis, min(times), max(times))
     for ax in (acc, waste, clock):
         ax.set_xlabel("max_staleness")
         ax.legend()
@@ -583,6 +663,14 @@ def plot_deploy_vs_simulation(deployed: History, simulated: History) -> Figure:
     return fig
 
 
+def _settled(times, counts):
+    """A step function's points with one count per distinct time: the count after every
+    event at that time. A job that arrives and its client's next job that starts at the same
+    instant would otherwise draw a dip of zero duration, a vertical spike of no length in time."""
+    keep = [k for k in range(len(times)) if k + 1 == len(times) or times[k + 1] != times[k]]
+    return [times[k] for k in keep], [counts[k] for k in keep]
+
+
 def plot_concurrency(deployed: History, simulated: History, time_scale: float) -> Figure:
     """How many clients were training at each moment: the deployed run by its workers' own
     start and finish times, the simulated one by its jobs' start and arrival on the virtual
@@ -598,30 +686,57 @@ def plot_concurrency(deployed: History, simulated: History, time_scale: float) -
         sim_t.append(t)
         sim_n.append(running)
     dep_t, dep_n = concurrency_profile(deployed)
-    ax.step(sim_t, sim_n, where="post", color=COLORS["sequential"], linestyle="--",
+    sim_t, sim_n = _settled(sim_t, sim_n)
+    dep_t, dep_n = _settled(dep_t, dep_n)
+    # Both traces solid and thin (a dashed step line that changes every few milliseconds
+    # reads as noise); the simulated one thicker and pale, under the deployed one.
+    ax.step(sim_t, sim_n, where="post", color=COLORS["sequential"], linewidth=2.4, alpha=0.55,
             label=f"simulated, x {time_scale:g} s per virtual s")
-    ax.step([0.0, *dep_t], [0, *dep_n], where="post", color=COLORS["constant"],
+    ax.step([0.0, *dep_t], [0, *dep_n], where="post", color=COLORS["constant"], linewidth=1.0,
             label="deployed, by the workers' clocks")
     ax.set_xlabel("wall-clock time (s)")
     ax.set_ylabel("clients training at once")
     ax.set_ylim(0, max(max(sim_n), max(dep_n, default=0)) + 1)
-    ax.legend(loc="lower center")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # above the axes, so that it covers no part of either trace
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=2)
     return fig
 
 
-def _mark_incidents(ax: Axes, history: History) -> None:
+def _mark_incidents(ax: Axes, history: History, legend: bool = True) -> None:
+    """Mark a lost worker: the moment the server declared it lost (red dashed line, from
+    ``History.incidents``) and, shaded before it, the stall while the server waited to find
+    out: from the last result the lost worker delivered (``History.jobs``) until it was
+    declared lost. The worker died somewhere in that span. The kill itself is not recorded
+    in a ``History``, so it is not drawn. With ``legend``, a legend below the axes says
+    what each mark is (no text on the axes, where it could be clipped or cover data)."""
     lost = [i for i in history.incidents if i["event"] == "job lost"]
-    if lost:
-        t = lost[0]["time"]
-        moved = sum(len(i["client_ids"]) for i in history.incidents if i["event"] == "worker lost")
-        what = f", {moved} clients moved" if moved else ""
-        ax.axvline(t, color="red", linestyle="--", linewidth=1.2)
-        ax.annotate(f"worker lost: {len(lost)} job(s) redone{what}", (t, 0.05),
-                    textcoords="offset points", xytext=(6, 0), color="red", fontsize=9)
+    workers = [i for i in history.incidents if i["event"] == "worker lost"]
+    if not lost and not workers:
+        return
+    detected = workers[0]["time"] if workers else lost[0]["time"]
+    moved = sum(len(i["client_ids"]) for i in workers)
+    what = f", {moved} clients moved" if moved else ""
+    handles = []
+    if workers:
+        gone = workers[0]["worker"]
+        before = [j["arrived"] for j in history.jobs if j["worker"] == gone and j["arrived"] <= detected]
+        if before:
+            last = max(before)
+            handles.append(ax.axvline(last, color="black", linestyle=":", linewidth=1.2,
+                                      label="last result from the worker that was lost"))
+            handles.append(ax.axvspan(last, detected, color="red", alpha=0.12, linewidth=0,
+                                      label="failure detection: the worker died in here,\n"
+                                            "the server had not noticed yet"))
+    handles.append(ax.axvline(detected, color="red", linestyle="--", linewidth=1.2,
+                              label=f"worker declared lost: {len(lost)} job(s) redone{what}"))
+    if legend:
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.2), fontsize=8.5)
 
 
 def plot_fault_tolerance(history: History) -> Figure:
-    """Accuracy against wall-clock time, with the moment a worker died marked."""
+    """Accuracy against wall-clock time, with the moment a worker was declared lost and the
+    stall before it marked (see :func:`_mark_incidents`)."""
     fig, ax = plt.subplots(figsize=(8, 3.6))
     _curve(ax, history, "time", history.algorithm, COLORS["constant"])
     _mark_incidents(ax, history)
@@ -644,6 +759,7 @@ def plot_replay(history: History, until: float) -> Figure:
     gantt.set_xlim(0, history.virtual_time * 1.02)
     gantt.set_ylim(-0.7, len(history.client_latency) - 0.3)
     gantt.invert_yaxis()
+    gantt.yaxis.set_major_locator(MaxNLocator(integer=True))  # clients are whole numbers
     gantt.set_xlabel("wall-clock time (s)")
     gantt.set_ylabel("client")
     done = sum(u["arrival_time"] <= until for u in history.updates)
@@ -657,8 +773,8 @@ def plot_replay(history: History, until: float) -> Figure:
     acc.set_xlabel("wall-clock time (s)")
     acc.set_ylabel("test accuracy")
     if any(i["time"] <= until for i in history.incidents):
-        for ax in (gantt, acc):
-            _mark_incidents(ax, history)
+        _mark_incidents(gantt, history, legend=False)  # a legend would cover the bars
+        _mark_incidents(acc, history)
     return fig
 
 
@@ -682,6 +798,9 @@ def plot_staleness_prediction(p) -> Figure:
     left.set(xscale="log", xlabel="client's mean job time (s, log scale)",
              ylabel="staleness of its updates", title=f"{p.num_clients} clients, {p.concurrency} in flight "
              f"(dotted: c - 1 = {p.concurrency - 1})")
+    # room around the data, so that no client's marker (the slowest's, top right) sits on the frame
+    left.margins(x=0.07, y=0.09)
+    plain_log_axis(left.xaxis, float(d.min()), float(d.max()))
     left.legend(loc="upper left")
     top = max(p.predicted_share.max(), p.measured_share.max()) * 1.1
     right.scatter(p.predicted_share, p.measured_share, color=COLORS["constant"], s=20)
@@ -748,27 +867,31 @@ def plot_quadratic_run(history: History, predicted: float, step: float) -> Figur
 def plot_over_time(groups: Mapping[str, list], key: str = "train_loss", until: float | None = None,
                    log_y: bool = True) -> Figure:
     """Notebook 5: the mean of ``key`` over seeds against virtual time, one curve per setting
-    (each seed's value at a time is its last evaluation before it), with a band of one
-    standard deviation."""
+    (each seed's value at a time is its last evaluation before it), with a band: one
+    standard deviation either side on a linear axis, the range over the seeds with ``log_y``
+    (see :func:`plot_seed_bands`)."""
     from .convergence import at_time
 
     fig, ax = plt.subplots(1, 1, figsize=(7, 3.8))
     end = until or min(h.virtual_time for runs in groups.values() for h in runs)
     grid = np.linspace(0, end, 80)
+    what = ""
     for i, (label, runs) in enumerate(groups.items()):
         values = np.array([[at_time(h, t, key) for t in grid] for h in runs])
-        mean, std = values.mean(0), values.std(0, ddof=1) if len(runs) > 1 else np.zeros(len(grid))
+        mean = values.mean(0)
+        low, high, what = _band_edges(values, mean, log_y)
         color = color_for(label, i)
         ax.plot(grid, mean, color=color, marker=marker_for(label, i), markevery=10, markersize=4,
                 label=f"{label} ({len(runs)} seeds)")
-        ax.fill_between(grid, np.maximum(mean - std, 1e-6), mean + std, color=color, alpha=0.18,
-                        linewidth=0)
+        ax.fill_between(grid, low, high, color=color, alpha=0.18, linewidth=0)
     ax.set_xlabel("virtual time (s)")
     ax.set_ylabel({"train_loss": "training loss F(x)", "accuracy": "test accuracy"}.get(key, key)
                   + (" (log scale)" if log_y else ""))
     if log_y:
         ax.set_yscale("log")
-    ax.legend(loc="upper right")
+    # outside the axes, so that it covers no band (a seed's spike can reach the top)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="line: mean over seeds\n" + what,
+              title_fontsize=9, alignment="left")
     return fig
 
 
