@@ -171,7 +171,7 @@ def plot_objective(runs: Mapping[str, History], title: str = "") -> Figure:
         ax_l.plot(h.column("update", "evals")[finite], loss[finite], label=label, color=color,
                   linestyle=style, marker=marker, markersize=4)
     ax_a.set(xlabel="updates received by the server", ylabel="test accuracy", ylim=(0, 1))
-    ax_l.set(xlabel="updates received by the server", ylabel="training loss F(x) (log scale)",
+    ax_l.set(xlabel="updates received by the server", ylabel="training loss (log scale)",
              yscale="log")
     ax_l.legend(loc="upper right")
     if title:
@@ -234,7 +234,7 @@ def plot_seed_bands(groups: Mapping[str, list], y: str = "accuracy", title: str 
                 label=f"{label} ({len(runs)} seeds)")
         ax.fill_between(grid, low, high, color=color, alpha=0.18, linewidth=0)
     ax.set_xlabel("updates received by the server")
-    ax.set_ylabel({"accuracy": "test accuracy", "train_loss": "training loss F(x)"}.get(y, y)
+    ax.set_ylabel({"accuracy": "test accuracy", "train_loss": "training loss"}.get(y, y)
                   + (" (log scale)" if log_y else ""))
     if log_y:
         ax.set_yscale("log")
@@ -528,13 +528,14 @@ def plot_scheduling(results) -> Figure:
     left.legend(fontsize=8.5)
     labels = [r.label for r in results]
     k = np.arange(len(results))
+    # shades of grey and hatching: the left panel's colours name schedulers, not measures
     right.bar(k - 0.27, [r.jain for r in results], width=0.27, label="Jain's fairness index",
-              color=COLORS["sequential"])
+              color="0.75", edgecolor="0.3", linewidth=0.6)
     right.bar(k, [r.accuracy for r in results], width=0.27, label="test accuracy",
-              color=COLORS["constant"])
+              color="0.35", edgecolor="0.2", linewidth=0.6)
     right.bar(k + 0.27, [r.slow_class_accuracy for r in results], width=0.27,
               label=f"accuracy on digits {results[0].slow_classes} (slowest clients)",
-              color=COLORS["exponential"])
+              color="white", edgecolor="0.2", hatch="///", linewidth=0.6)
     right.set_xticks(k)
     right.set_xticklabels(labels, rotation=15, fontsize=9)
     right.set_ylim(0, 1.05)
@@ -674,12 +675,19 @@ def _settled(times, counts):
 def plot_concurrency(deployed: History, simulated: History, time_scale: float) -> Figure:
     """How many clients were training at each moment: the deployed run by its workers' own
     start and finish times, the simulated one by its jobs' start and arrival on the virtual
-    clock, scaled to real seconds by ``time_scale``."""
+    clock, scaled to real seconds by ``time_scale`` (a job still running when the run ended
+    counts until the end). The deployed trace counts only jobs whose results reached the
+    server, and each slot is empty for the round trip between a job's end and the next start."""
     from ..deploy.dask_driver import concurrency_profile
 
     fig, ax = plt.subplots(figsize=(8, 3.4))
-    edges = sorted([(u["start_time"] * time_scale, 1) for u in simulated.updates]
-                   + [(u["arrival_time"] * time_scale, -1) for u in simulated.updates])
+    # every job the simulation started: those that arrived, and those still running (or
+    # waiting for the server) when the run ended, counted up to their arrival or that end
+    end = simulated.virtual_time
+    spans = ([(u["start_time"], u["arrival_time"]) for u in simulated.updates]
+             + [(u["start_time"], min(u["arrival_time"], end)) for u in simulated.unfinished])
+    edges = sorted([(start * time_scale, 1) for start, _ in spans]
+                   + [(stop * time_scale, -1) for _, stop in spans])
     sim_t, sim_n, running = [0.0], [0], 0
     for t, step in edges:
         running += step
@@ -885,7 +893,7 @@ def plot_over_time(groups: Mapping[str, list], key: str = "train_loss", until: f
                 label=f"{label} ({len(runs)} seeds)")
         ax.fill_between(grid, low, high, color=color, alpha=0.18, linewidth=0)
     ax.set_xlabel("virtual time (s)")
-    ax.set_ylabel({"train_loss": "training loss F(x)", "accuracy": "test accuracy"}.get(key, key)
+    ax.set_ylabel({"train_loss": "training loss", "accuracy": "test accuracy"}.get(key, key)
                   + (" (log scale)" if log_y else ""))
     if log_y:
         ax.set_yscale("log")
