@@ -147,3 +147,20 @@ def test_stubs_of_lesson_exercises_say_to_run_again(capsys):
     for check in (check_hinge, check_mix):
         verdict, out = verdict_and_text(capsys, check, stub)
         assert not verdict and "not written yet" in out and "run this cell again" in out
+
+
+def test_recount_by_arrival_times_fails_on_a_tie(capsys):
+    """Scanning the whole list by times (start < arrival < my arrival) miscounts two updates
+    that land at the same instant: the order of handling decides."""
+    def by_times(updates, i):
+        me = updates[i]
+        return sum(1 for u in updates if u["alpha"] > 0
+                   and me["start_time"] < u["arrival_time"] < me["arrival_time"])
+    verdict, out = verdict_and_text(capsys, check_recount, by_times)
+    assert not verdict and "same instant" in out and "order of handling" in out, out
+
+
+def test_recount_that_reads_the_recorded_staleness_is_told_it_is_hidden(capsys):
+    verdict, out = verdict_and_text(capsys, check_recount, lambda u, i: u[i]["staleness"])
+    assert not verdict and "KeyError" in out and "the staleness is what you recount" in out, out
+    assert "'staleness'," not in out

@@ -74,10 +74,8 @@ def check_recount(recount: Callable[[Sequence[Record], int], int],
                        "change the model, so it adds no version",
                     0: "you counted nothing: count the earlier updates that were applied after "
                        "this update's client got the model"}
-        keys = ("each record has the keys " + ", ".join(repr(k) for k in history_updates[0])
-                if history_updates else "each record has the keys 'start_time', "
-                "'arrival_time' and 'alpha' here")
-        hint = f"({keys}: print(h.updates[0]) shows one.)"
+        hint = ("(The hand-made records have only the keys 'start_time', 'arrival_time' and "
+                "'alpha': the staleness is what you recount, so it is not given.)")
         got = fb.call(recount, small, 3, what="recount(updates, 3)", returns="int", hint=hint)
         problem = (f"in the hand-made run (updates landing at 2, 3 (rejected), 4 and 10 s; "
                    f"update 3 started at 0 s), update 3 has staleness 2; yours gave {got!r}")
@@ -91,7 +89,20 @@ def check_recount(recount: Callable[[Sequence[Record], int], int],
         got = fb.call(recount, small, 0, what="recount(updates, 0)", returns="int", hint=hint)
         fb.expect(got == 0, f"the first update has no earlier update to count: staleness 0; "
                             f"yours gave {got!r}.")
+        # a tie: two updates land at the same instant; the server handles them in list order
+        tie = _records([(0.0, 5.0, 0.9), (1.0, 5.0, 0.9)])
+        got = fb.call(recount, tie, 1, what="recount(updates, 1) with a tie", returns="int", hint=hint)
+        fb.expect(got == 1, f"two updates landed at the same instant (5 s); the server handled "
+                            f"update 0 first, so it changed the model before update 1 was taken "
+                            f"up: update 1 has staleness 1; yours gave {got!r}. Decide by the "
+                            "order of handling (the list's order), not by comparing arrival times.")
+        got = fb.call(recount, tie, 0, what="recount(updates, 0) with a tie", returns="int", hint=hint)
+        fb.expect(got == 0, f"two updates landed at the same instant (5 s); update 1 was handled "
+                            f"after update 0, so it cannot count towards update 0's staleness; "
+                            f"yours gave {got!r}. Count only the updates handled before it.")
         if history_updates is not None:
+            hint = ("(Each record has the keys " + ", ".join(repr(k) for k in history_updates[0])
+                    + ": print(h.updates[0]) shows one.)")
             wrong, yours = [], []
             for i, u in enumerate(history_updates):
                 got = fb.call(recount, history_updates, i, what=f"recount(h.updates, {i})",
