@@ -238,6 +238,8 @@ def plot_seed_bands(groups: Mapping[str, list], y: str = "accuracy", title: str 
                   + (" (log scale)" if log_y else ""))
     if log_y:
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        plain_log_axis(ax.yaxis, low, high)  # plain numbers, not 10^-1 and 10^0 alone
     # outside the axes, so that it covers no band (a seed's spike can reach the top)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="line: mean over seeds\n" + what,
               title_fontsize=9, alignment="left")
@@ -897,6 +899,8 @@ def plot_over_time(groups: Mapping[str, list], key: str = "train_loss", until: f
                   + (" (log scale)" if log_y else ""))
     if log_y:
         ax.set_yscale("log")
+        low, high = ax.get_ylim()
+        plain_log_axis(ax.yaxis, low, high)  # 0.3, 0.5, 1, 2, not 3 x 10^-1, 2 x 10^0
     # outside the axes, so that it covers no band (a seed's spike can reach the top)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="line: mean over seeds\n" + what,
               title_fontsize=9, alignment="left")
