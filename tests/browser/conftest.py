@@ -8,6 +8,7 @@ the tests end, also when they fail. The browser is a Chromium found by
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import signal
@@ -101,15 +102,25 @@ def browser():
 
 def lab_settings(folder: Path) -> Path:
     """User settings for the test server: render every cell (no windowing, so a demo
-    far down the notebook is in the page), and fetch no news (no pop-up)."""
+    far down the notebook is in the page), fetch no news (no pop-up), and never save.
+    The server's root is the repository itself: with JupyterLab's autosave (every 120 s),
+    a notebook that ran longer than that in the browser was written back over its stored
+    outputs, half run, while other tests were reading it."""
     for plugin, settings in {
         "@jupyterlab/notebook-extension/tracker": '{"windowingMode": "none"}',
+        "@jupyterlab/docmanager-extension/plugin": '{"autosave": false}',
         "@jupyterlab/apputils-extension/notification": '{"fetchNews": "false", "checkForUpdates": false}',
     }.items():
         path = folder / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(settings)
     return folder
+
+
+def notebook_digests() -> dict[str, str]:
+    """The sha256 of every notebook under notebooks/, by path."""
+    return {str(p.relative_to(ROOT)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((ROOT / "notebooks").rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts}
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +138,15 @@ def jupyterlab(tmp_path_factory):
         # the server picking it and the kernel binding it (the suite runs Dask clusters).
         "--KernelManager.transport=ipc",
     ], f"http://127.0.0.1:{port}", log)
+    before = notebook_digests()
     try:
         server.wait_ready(f"{server.url}/api/status?token={token}")
         server.token = token
         yield server
     finally:
         server.stop()
+    changed = [name for name, digest in notebook_digests().items() if before.get(name) != digest]
+    assert not changed, f"the browser tests wrote to the repository's notebooks: {changed}"
 
 
 @pytest.fixture(scope="module")
