@@ -92,6 +92,28 @@ def test_a_model_run_kept_on_disk_equals_a_fresh_one_and_another_model_is_not_it
     assert other.parameters != fresh.parameters and len(list(cache.glob("*/*.pickle"))) == 2
 
 
+def test_a_run_on_given_data_is_kept_under_the_datas_hash(cache):
+    from fedasync_lib import lesson
+    from fedasync_lib.core.data import FederatedData
+
+    config = lesson.LESSON.replace(num_updates=20, eval_every=10)
+    shards = lesson.two_digit_shards(config, images=False)
+    fresh = lesson._model_run("logistic regression", config, shards)
+    first = lesson.model_run("logistic regression", config.staleness, config, data=shards)
+    rebuilt = lesson.two_digit_shards(config, images=False)  # equal data, other tensors
+    kept = lesson.model_run("logistic regression", config.staleness, config, data=rebuilt)
+    assert len(list(cache.glob("*/*.pickle"))) == 1
+    for r in (first, kept):
+        assert r.history.updates == fresh.history.updates
+    # One label changed: other data, so another run.
+    clients = [(c.x, c.y.clone()) for c in shards.clients]
+    clients[0][1][0] = (clients[0][1][0] + 1) % 10
+    changed = FederatedData.from_clients(clients, (shards.test.x, shards.test.y))
+    assert run_cache.data_digest(changed) != run_cache.data_digest(shards)
+    lesson.model_run("logistic regression", config.staleness, config, data=changed)
+    assert len(list(cache.glob("*/*.pickle"))) == 2
+
+
 def test_a_learners_scheduler_is_run_not_looked_up(cache):
     made = []
 

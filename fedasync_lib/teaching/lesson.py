@@ -401,11 +401,14 @@ def model_run(name: str, staleness: str = "constant", config: AsyncConfig = LESS
     ``data``: the clients' data (by default ``config``'s split). Runs on the
     default split are cached, in this process and in the run cache on disk
     (:mod:`.run_cache`) when one is set, so the timing is that of the first run,
-    perhaps another process's. A staleness function the config does not know is
-    refused by the config.
+    perhaps another process's. Runs on given data are kept in the run cache on disk
+    only, under a hash of the data (:func:`.run_cache.data_digest`). A staleness
+    function the config does not know is refused by the config.
     """
     if data is not None:
-        return _model_run(name, config.replace(staleness=staleness), data)
+        config = config.replace(staleness=staleness)
+        return run_cache.cached(config, f"fedasync, model {name}, data {run_cache.data_digest(data)}",
+                                lambda: _model_run(name, config, data))
     return copy.deepcopy(_cached_model_run(name, config.replace(staleness=staleness)))
 
 

@@ -37,12 +37,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Optional, Set, TypeVar
 
+import numpy as np
+
 try:
     import fcntl
 except ImportError:  # Windows: no lock (see the module's docstring)
     fcntl = None  # type: ignore[assignment]
 
 from ..core.config import AsyncConfig
+from ..core.data import FederatedData
 
 VARIABLE = "FEDASYNC_RUN_CACHE"
 T = TypeVar("T")
@@ -57,6 +60,20 @@ def code_version() -> str:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def data_digest(data: FederatedData) -> str:
+    """A hash of the clients' and the test set's tensors (dtype, shape and bytes) and the
+    latencies: the key of a run on data that a user brought (:meth:`FederatedData.from_clients`),
+    so that two processes that build the same data share the run."""
+    digest = hashlib.sha256()
+    for part in [*data.clients, data.test]:
+        for tensor in (part.x, part.y):
+            array = tensor.detach().cpu().contiguous().numpy()
+            digest.update(f"{array.dtype} {array.shape}".encode())
+            digest.update(array.tobytes())
+    digest.update(repr(None if data.latencies is None else np.asarray(data.latencies).tolist()).encode())
+    return digest.hexdigest()[:32]
 
 
 def folder() -> Optional[Path]:
