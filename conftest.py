@@ -9,7 +9,11 @@ kernel either way.
 The longest units are handed out first (:data:`SECONDS`), so that neither worker is left
 alone with a long one at the end: on two workers, a unit of 90 s started last can make the
 whole run 45 s longer than it need be. The others follow in xdist's order (most tests
-first).
+first). Before all of them comes :data:`FIRST`: nbval's notebook 5, whose runs (about 80 s
+of simulation) then go into the session's run cache from a plain kernel while the other
+worker starts the browser's notebooks 7 and 6; the browser reaches notebook 5 last
+(tests/browser/notebook_runs.py) and finds its runs kept, instead of computing them inside
+JupyterLab while Chromium competes for the same two cores.
 
 The grouping is a scheduler of our own (xdist's ``pytest_xdist_make_scheduler`` hook), not
 ``xdist_group`` marks: with pytest 9.2, ``--dist loadgroup`` silently ignores marks
@@ -41,6 +45,10 @@ SECONDS: Dict[str, float] = {
 }
 
 
+#: Units handed out before the longest (see the module's docstring).
+FIRST: List[str] = ["notebook 05_analyzing_convergence.ipynb"]
+
+
 def scope_of(nodeid: str) -> str:
     """The unit one worker runs whole: a test module, or a notebook with its solution copy."""
     path = nodeid.split("::", 1)[0]
@@ -50,10 +58,12 @@ def scope_of(nodeid: str) -> str:
 
 
 def longest_first(scopes: Iterable[str]) -> List[str]:
-    """``scopes`` with those of :data:`SECONDS` first, longest first; the rest as they came."""
+    """``scopes`` with those of :data:`FIRST` first, then those of :data:`SECONDS`, longest
+    first; the rest as they came."""
     scopes = list(scopes)
-    known = sorted((s for s in scopes if s in SECONDS), key=lambda s: -SECONDS[s])
-    return known + [s for s in scopes if s not in SECONDS]
+    first = [s for s in FIRST if s in scopes]
+    known = sorted((s for s in scopes if s in SECONDS and s not in first), key=lambda s: -SECONDS[s])
+    return first + known + [s for s in scopes if s not in SECONDS and s not in first]
 
 
 def pytest_xdist_make_scheduler(config, log):

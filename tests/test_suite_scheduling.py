@@ -1,5 +1,5 @@
 """The root conftest.py's share-out of the suite to two workers: a notebook and its solution
-copy are one unit, the long units go first, and every unit it names still exists."""
+copy are one unit, FIRST and then the long units go first, and every unit it names still exists."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ def test_the_long_units_go_first_longest_first_and_the_rest_keep_their_order():
     rest = ["tests/test_z.py", "tests/test_a.py", "notebook 02_staleness.ipynb"]
     longest = max(suite.SECONDS, key=suite.SECONDS.get)
     shortest = min(suite.SECONDS, key=suite.SECONDS.get)
-    order = suite.longest_first(rest[:1] + [shortest] + rest[1:] + [longest])
-    assert order == [longest, shortest] + rest
+    first = suite.FIRST[0]
+    order = suite.longest_first(rest[:1] + [shortest] + rest[1:] + [longest, first])
+    assert order == [first] + [s for s in (longest, shortest) if s != first] + rest
+    assert suite.longest_first(rest) == rest  # FIRST only when it is in the suite
 
 
 def test_every_unit_the_table_names_exists():
-    for scope in suite.SECONDS:
+    for scope in [*suite.SECONDS, *suite.FIRST]:
         if scope.startswith("notebook "):
             path = ROOT / "notebooks" / scope.removeprefix("notebook ")
         else:
