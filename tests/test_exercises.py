@@ -14,7 +14,8 @@ from fedasync_lib import adaptive, bounded
 from fedasync_lib.algorithms.fedbuff import fedbuff_step
 from fedasync_lib.core.scheduling import Scheduler
 from fedasync_lib.teaching.exercises import (check_bias_correction, check_exercise_1, check_exercise_2,
-                                             check_exercise_3, check_exercise_4, pick, worst_staleness)
+                                             check_exercise_3, check_exercise_4, exercise_3_reference, pick,
+                                             worst_staleness)
 
 
 def stub(*args, **kwargs):
@@ -281,6 +282,7 @@ def by_size(ctx):
     (adaptive.staleness_and_distance(scale=0.1),
      lambda ctx: adaptive.model_distance(ctx.update.state_dict, ctx.server_state), "decreasing"),
     (by_size, lambda ctx: ctx.update.num_samples, "increasing"),
+    (exercise_3_reference(), None, "decreasing"),  # the rule the experiments fall back on
 ])
 def test_ex3_designs_with_a_second_signal_pass(rule, signal, direction, capsys):
     ok, out = run(check_exercise_3, rule, signal, direction, capsys=capsys)

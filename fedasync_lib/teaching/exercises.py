@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..algorithms import bounded
+from ..algorithms import adaptive, bounded
 from ..algorithms.aggregator import MixingContext
 from ..algorithms.hook_results import Untouched
 from ..core.config import AsyncConfig
@@ -438,6 +438,16 @@ def check_exercise_3(rule: Callable[[MixingContext], float],
 
     fb.part("the mixing rule", check_rule)
     return fb.report()
+
+
+def exercise_3_reference() -> Callable[[MixingContext], float]:
+    """The worked solution's rule for Exercise E3, which the experiments use until the
+    learner's passes: FedAsync's staleness weighting times a trust region on the relative
+    distance, ``adaptive.staleness_and_distance(scale=0.05)``, its scale near the median
+    distance of the staleness-weighted runs it takes part in (``experiments.update_distances``).
+    The learner's copy calls it by this name, so that the signal and the scale stay theirs
+    to choose."""
+    return adaptive.staleness_and_distance(scale=0.05)
 
 
 def _mixing_runs(rule: Callable) -> tuple:
