@@ -22,8 +22,7 @@ from .core.clients import AsyncClient
 from .core.config import AsyncConfig
 from .core.data import AsyncDataset, FederatedData, make_federated_data
 from .core.history import History
-from .core.model import AsyncModel
-from .core.model_zoo import DigitsCNN, LogisticRegression
+from .core.model import AsyncModel, LinearModel
 from .core.server import AsyncServer
 from .core.update import Update
 from .runner import build, run, run_fedasync, run_fedavg, run_fedbuff
@@ -35,7 +34,10 @@ __version__ = "0.2.0"
 
 
 def __getattr__(name: str):
-    # deploy needs Dask and widgets needs ipywidgets: imported on first use only.
+    # deploy needs Dask, widgets ipywidgets, and the model zoo torch: imported on first use only.
+    if name in ("DigitsCNN", "LogisticRegression"):
+        from .core import model_zoo
+        return getattr(model_zoo, name)
     if name in ("deploy", "widgets"):
         import importlib
         return importlib.import_module(f".{'deploy' if name == 'deploy' else 'teaching.widgets'}",
@@ -45,9 +47,10 @@ def __getattr__(name: str):
 
 __all__ = [
     "AsyncAggregator", "AsyncClient", "AsyncConfig", "AsyncDataset", "AsyncModel",
-    "AsyncServer", "DigitsCNN", "FederatedData", "History", "LogisticRegression", "Update",
+    "AsyncServer", "FederatedData", "History", "LinearModel", "Update",
     "adaptive", "bounded", "build",
-    "deploy", "experiments", "exercises", "lesson", "make_federated_data", "plots", "run",
+    "experiments", "exercises", "lesson", "make_federated_data", "plots", "run",
     "predicted_staleness", "run_fedasync", "run_fedavg", "run_fedbuff", "run_seeds", "staleness",
-    "widgets",
 ]
+# Not in __all__, so that `from fedasync_lib import *` needs neither torch nor Dask:
+# DigitsCNN and LogisticRegression (torch modules), deploy (Dask), widgets (ipywidgets).

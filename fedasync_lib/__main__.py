@@ -108,7 +108,7 @@ MODELS = ("mlp", "cnn", "logistic")
 
 def make_model(name: str, config: AsyncConfig):
     """The model ``--model name`` stands for, for ``config``'s data (None: the built-in MLP)."""
-    from .core.model_zoo import DigitsCNN, LogisticRegression
+    from .core.model import LinearModel
 
     if name == "mlp":
         return None
@@ -116,24 +116,30 @@ def make_model(name: str, config: AsyncConfig):
         if config.feature_dim != 64:
             raise ValueError(f"--model cnn reads 8x8 images (64 features), but dataset="
                              f"{config.dataset!r} has {config.feature_dim}: use --dataset digits")
+        from .core.model_zoo import DigitsCNN  # a torch module: trained through torch.func
+
         return DigitsCNN(num_classes=config.num_classes, seed=config.seed)
-    return LogisticRegression(config.feature_dim, config.num_classes, seed=config.seed)
+    return LinearModel(config.feature_dim, config.num_classes, seed=config.seed)
 
 
 def add_model_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=MODELS, default="mlp",
                         help="mlp: the built-in two-layer MLP (hidden_dim); cnn: a small CNN for "
-                             "the 8x8 digits; logistic: logistic regression (default: mlp)")
+                             "the 8x8 digits (torch); logistic: the built-in logistic regression "
+                             "(default: mlp)")
 
 
 def version_text() -> str:
     """This package's version, and which build of torch is installed (CPU, CUDA or ROCm)."""
     import platform
 
-    import torch
-
     from . import __version__
 
+    try:
+        import torch
+    except ImportError:
+        return (f"fedasync {__version__}, without torch (built-in models only), "
+                f"Python {platform.python_version()}")
     if torch.version.cuda:
         build = f"CUDA {torch.version.cuda} build"
     elif getattr(torch.version, "hip", None):

@@ -18,8 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
-import torch.nn as nn
-
 from .algorithms import make_policy
 from .core.clients import AsyncClient, make_clients
 from .core.config import AsyncConfig
@@ -38,17 +36,17 @@ class Setup:
     config: AsyncConfig
     data: FederatedData
     clients: List[AsyncClient]
-    model: nn.Module
+    model: Any  # a built-in model, or a torch.nn.Module
 
 
 def build(config: AsyncConfig, data: Optional[FederatedData] = None,
-          model: Optional[nn.Module] = None) -> Setup:
+          model: Any = None) -> Setup:
     """Data split, clients with their speeds, and the initial model of ``config``.
 
     ``data``: a split already built for the same dataset, seed and number of
     clients (what ``make_federated_data(config)`` returns), or the learner's
-    own (:meth:`FederatedData.from_clients`). ``model``: the initial model,
-    any ``nn.Module``; by default the built-in MLP of ``config``, whose
+    own (:meth:`FederatedData.from_clients`). ``model``: the initial model, a
+    built-in one (``LinearModel``) or any ``nn.Module``; by default the built-in MLP of ``config``, whose
     ``hidden_dim`` is then the only setting that shapes it.
     """
     data = data if data is not None else make_federated_data(config)
@@ -63,7 +61,7 @@ def build(config: AsyncConfig, data: Optional[FederatedData] = None,
 
 
 def server_for(config: AsyncConfig, algorithm: str = "fedasync",
-               data: Optional[FederatedData] = None, *, model: Optional[nn.Module] = None,
+               data: Optional[FederatedData] = None, *, model: Any = None,
                loss: Optional[Loss] = None, training: str = "auto",
                scheduler: Optional[Scheduler] = None, **hooks: Any) -> AsyncServer:
     """The :class:`AsyncServer` that :func:`run` trains (to inspect its model afterwards)."""
@@ -74,19 +72,22 @@ def server_for(config: AsyncConfig, algorithm: str = "fedasync",
 
 
 def run(config: AsyncConfig, algorithm: str = "fedasync", data: Optional[FederatedData] = None,
-        *, model: Optional[nn.Module] = None, loss: Optional[Loss] = None, training: str = "auto",
+        *, model: Any = None, loss: Optional[Loss] = None, training: str = "auto",
         driver: Optional[Driver] = None, scheduler: Optional[Scheduler] = None,
         **hooks: Any) -> History:
     """Run ``algorithm`` with ``config`` and return its :class:`History`.
 
     ``data``: the clients' data and the test set (default: ``config``'s
     dataset, split across ``config.num_clients``); bring your own with
-    :meth:`FederatedData.from_clients`. ``model``: the initial model, any
-    ``nn.Module`` that maps a batch of inputs to ``(n, num_classes)`` scores
-    (default: the built-in MLP). ``loss``: a per-sample loss such as
+    :meth:`FederatedData.from_clients`. ``model``: the initial model, a built-in
+    one (numpy: the MLP by default, or ``LinearModel``) or any ``nn.Module`` that
+    maps a batch of inputs to ``(n, num_classes)`` scores. ``loss``: for a
+    built-in model the name of a built-in loss (``"cross_entropy"``, the default,
+    or ``"squared_error"``); for a module a per-sample loss such as
     ``nn.CrossEntropyLoss(reduction="none")`` (the default). ``training``:
-    ``"auto"`` (hand-written gradients for the built-in MLP, ``torch.func``
-    for anything else), ``"hand-written"`` or ``"torch.func"``.
+    ``"auto"`` (hand-written gradients in numpy for a built-in model,
+    ``torch.func`` for a module), ``"hand-written"`` or ``"torch.func"`` (a
+    built-in model as the same ``nn.Module``).
     ``hooks`` replace one piece of the algorithm (see :mod:`fedasync_lib.algorithms`);
     a hook the algorithm does not read raises ``ValueError``. ``scheduler``
     orders waiting updates and picks idle clients, for every algorithm.

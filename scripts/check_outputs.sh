@@ -3,11 +3,14 @@
 # under nbval (strict: each stored output must come out identical) in six settings:
 # one, two and four threads, with a core kept busy by another process, with the CPU
 # kernels of an AVX2 laptop, and with the plain kernels of a CPU with neither AVX2 nor
-# AVX-512 (the machine's own may be AVX-512), through the variables ATEN_CPU_CAPABILITY,
-# MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA. Prints one line per setting and exits
+# AVX-512 (the machine's own may be AVX-512): for torch through ATEN_CPU_CAPABILITY,
+# MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA; for numpy, which runs the built-in
+# models, through OPENBLAS_CORETYPE (the BLAS kernels: Haswell is AVX2, Prescott plain
+# SSE3) and NPY_DISABLE_CPU_FEATURES (numpy's own SIMD loops). Prints one line per setting and exits
 # 1 if any fails. About 2 to 3 minutes per setting on 2 cores. A seventh, "browser", runs
-# the browser tests (every notebook in JupyterLab in Chromium, the classroom app, the
-# slides and the book), as the test command does.
+# the browser tests as the test command does (the notebooks in JupyterLab in Chromium, the
+# classroom app, the slides and the book, notebook 3 and E1 in JupyterLite), and notebooks
+# 6 and 7 in JupyterLab too, which the test command leaves to nbval.
 #
 #   bash scripts/check_outputs.sh            # all seven
 #   bash scripts/check_outputs.sh plain      # one of: 1 2 4 busy avx2 plain browser
@@ -18,7 +21,7 @@ export MPLBACKEND=Agg PYTHONHASHSEED=0
 check() {  # check NAME [VARIABLE=VALUE ...]
     local name=$1; shift
     if [ "$name" = browser ]; then
-        .venv/bin/python -m pytest tests/browser -p no:cacheprovider -q -n 2 \
+        FEDASYNC_BROWSER_ALL=1 .venv/bin/python -m pytest tests/browser -p no:cacheprovider -q -n 2 \
             --dist loadscope --timeout=600 > "test-artifacts/check_outputs.log" 2>&1
         return
     fi
@@ -27,12 +30,12 @@ check() {  # check NAME [VARIABLE=VALUE ...]
 }
 
 declare -A SETTINGS=(
-    [1]="OMP_NUM_THREADS=1 MKL_NUM_THREADS=1"
-    [2]="OMP_NUM_THREADS=2 MKL_NUM_THREADS=2"
-    [4]="OMP_NUM_THREADS=4 MKL_NUM_THREADS=4"
+    [1]="OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1"
+    [2]="OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2"
+    [4]="OMP_NUM_THREADS=4 MKL_NUM_THREADS=4 OPENBLAS_NUM_THREADS=4"
     [busy]="BUSY=1"
-    [avx2]="ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2"
-    [plain]="ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41"
+    [avx2]="ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR"
+    [plain]="ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 OPENBLAS_CORETYPE=Prescott NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL,AVX512_SPR"
     [browser]=""
 )
 chosen=("${@:-1 2 4 busy avx2 plain browser}")

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -5,25 +6,41 @@ from fedasync_lib import AsyncAggregator, AsyncConfig, Update
 from fedasync_lib.algorithms.aggregator import mix
 
 
-def states():
-    gen = torch.Generator().manual_seed(0)
-    server = {"w": torch.randn(3, 4, generator=gen), "b": torch.randn(4, generator=gen)}
-    client = {"w": torch.randn(3, 4, generator=gen), "b": torch.randn(4, generator=gen)}
+def states(kind="numpy"):
+    """Two float32 states: numpy arrays (a built-in model's) or tensors (a module's)."""
+    gen = np.random.default_rng(0)
+    server, client = ({"w": gen.standard_normal((3, 4), np.float32),
+                       "b": gen.standard_normal(4, np.float32)} for _ in range(2))
+    if kind == "torch":
+        server, client = ({k: torch.from_numpy(v) for k, v in s.items()} for s in (server, client))
     return server, client
+
+
+def values(v):
+    return v.numpy() if hasattr(v, "numpy") else np.asarray(v)
+
+
+def close(a, b):
+    torch.testing.assert_close(torch.as_tensor(a), torch.as_tensor(b))
 
 
 def update(client_state, base_version, num_samples=200):
     return Update(client_state, client_id=0, base_version=base_version, num_samples=num_samples)
 
 
-def test_mix_is_convex_combination_and_leaves_inputs_untouched():
-    server, client = states()
-    before = {k: v.clone() for k, v in server.items()}
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_mix_is_convex_combination_and_leaves_inputs_untouched(kind):
+    server, client = states(kind)
+    before = {k: values(v) for k, v in server.items()}
     out = mix(server, client, 0.3)
     for k in server:
-        torch.testing.assert_close(out[k], 0.7 * server[k] + 0.3 * client[k])
-        assert torch.equal(server[k], before[k])
-    assert all(torch.equal(mix(server, client, 1.0)[k], client[k]) for k in server)
+        close(out[k], 0.7 * server[k] + 0.3 * client[k])
+        assert type(out[k]) is type(server[k]) and out[k].dtype == server[k].dtype
+        assert np.array_equal(values(server[k]), before[k])
+    assert all(np.array_equal(values(mix(server, client, 1.0)[k]), values(client[k]))
+               for k in server)
+    assert all(np.array_equal(values(mix(server, client, 0.0)[k]), values(server[k]))
+               for k in server)
 
 
 @pytest.mark.parametrize("stale", [0, 1, 3, 10])
@@ -34,7 +51,7 @@ def test_fedasync_rate_is_alpha_times_staleness_weight(stale):
     new, alpha = agg.aggregate(server, update(client, base_version=20), current_version=20 + stale)
     assert alpha == pytest.approx(0.6 * (1 + stale) ** -0.5)
     for k in server:
-        torch.testing.assert_close(new[k], (1 - alpha) * server[k] + alpha * client[k])
+        close(new[k], (1 - alpha) * server[k] + alpha * client[k])
 
 
 def test_update_beyond_bound_is_rejected_and_state_unchanged():

@@ -12,7 +12,7 @@ from fedasync_lib import bounded
 from fedasync_lib.core.scheduling import Scheduler
 from fedasync_lib.runner import build
 from fedasync_lib.core.training import LocalJob
-from fedasync_lib.core.training_mlp import MLPTrainer
+from fedasync_lib.core.training_dense import DenseTrainer
 
 HET = AsyncConfig(concurrency=10, heterogeneity=1.5, num_updates=150)
 
@@ -169,7 +169,7 @@ def test_fedbuff_step_is_the_mean_of_scaled_deltas():
     policy, server = FedBuff(cfg), ServerModel(setup.model.state())
     x0 = server.state
     jobs = [LocalJob(i, i, 0, x0) for i in range(2)]
-    outs = MLPTrainer(setup.data.clients, cfg).train(jobs)
+    outs = DenseTrainer(setup.model, setup.data.clients, cfg).train(jobs)
     assert policy.receive(server, Update(outs[0][0], 0, 0, 200, base_state=x0), 0, 0.0, 0) == {}
     assert server.version == 0 and server.state is x0
     weights = policy.receive(server, Update(outs[1][0], 1, 0, 200, base_state=x0), 3, 0.0, 1)

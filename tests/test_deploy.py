@@ -9,7 +9,7 @@ import numpy as np
 import psutil
 import pytest
 
-from fedasync_lib import AsyncConfig, deploy, run, run_fedasync as simulate, run_fedbuff
+from fedasync_lib import AsyncConfig, AsyncModel, deploy, run, run_fedasync as simulate, run_fedbuff
 from fedasync_lib.__main__ import main
 
 CFG = AsyncConfig(dataset="digits", learning_rate=0.1, concurrency=4, num_updates=100,
@@ -235,7 +235,8 @@ def test_a_lambda_loss_travels_by_value_and_trains(dask_client):
     import torch.nn.functional as F
 
     cfg = CFG.replace(num_updates=12, eval_every=12)
-    h = deploy.run_fedasync(cfg, loss=lambda out, y: F.cross_entropy(out, y, reduction="none"),
+    h = deploy.run_fedasync(cfg, model=AsyncModel(cfg).to_module(),
+                            loss=lambda out, y: F.cross_entropy(out, y, reduction="none"),
                             client=dask_client, time_scale=0.0, progress=False)
     assert len(h.updates) == 12 and h.final_accuracy > h.evals[0]["accuracy"]
 

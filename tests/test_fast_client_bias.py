@@ -70,6 +70,19 @@ def test_the_challenge_scores_baselines_and_a_learners_entry_in_time():
     assert text.splitlines()[-1].strip().startswith("broken")
 
 
+def test_claim_the_challenge_baselines_trade_accuracy_against_fairness():
+    """The design challenge's answer: staleness weighting (polynomial, hinge) is the most
+    accurate and the least fair; participation weighting and fewest-first scheduling are the
+    fairest, and less accurate; no baseline is best at both."""
+    board = {s.name.split(": ")[1].split(" (")[0]: s for s in challenge.baselines()}
+    by_accuracy = sorted(board, key=lambda n: -board[n].accuracy)
+    by_fairness = sorted(board, key=lambda n: -board[n].fairness)
+    assert set(by_accuracy[:2]) == {"polynomial", "hinge"}, by_accuracy
+    assert set(by_fairness[-2:]) == {"polynomial", "hinge"}, by_fairness
+    assert set(by_fairness[:2]) == {"participation weighted", "fewest-first scheduler"}, by_fairness
+    assert by_accuracy[0] != by_fairness[0]
+
+
 def test_a_teacher_collects_entries_into_one_board(tmp_path):
     entry = challenge.score("Ada's rule", lambda ctx: ctx.config.mixing_alpha / (1 + ctx.staleness))
     path = challenge.save(entry, tmp_path)

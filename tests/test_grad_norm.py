@@ -3,6 +3,7 @@ computation: the gradient of the clients' uniform average objective."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
@@ -15,9 +16,10 @@ from fedasync_lib.runner import server_for
 
 def direct(module: nn.Module, state, clients, loss) -> float:
     """(1/n) sum_i mean_j loss over client i, differentiated by plain autograd."""
-    module.load_state_dict(state)
+    module.load_state_dict(dict(zip(module.state_dict(), (torch.as_tensor(v) for v in state.values()))))
     module.zero_grad()
-    total = sum(loss(module(c.x), c.y).mean() for c in clients) / len(clients)
+    total = sum(loss(module(torch.as_tensor(c.x)), torch.as_tensor(c.y)).mean()
+                for c in clients) / len(clients)
     total.backward()
     return sum(float((p.grad.double() ** 2).sum()) for p in module.parameters())
 
@@ -29,7 +31,8 @@ def test_the_built_in_mlp_matches_autograd():
     h = server.train()
     assert all(math.isfinite(e["grad_norm_sq"]) and e["grad_norm_sq"] > 0 for e in h.evals)
     clients = [c.dataset for c in server.clients]
-    want = direct(AsyncModel(cfg), server.state, clients, nn.CrossEntropyLoss(reduction="none"))
+    want = direct(AsyncModel(cfg).to_module(), server.state, clients,
+                  nn.CrossEntropyLoss(reduction="none"))
     assert h.evals[-1]["grad_norm_sq"] == pytest.approx(want, rel=1e-4)
 
 
@@ -59,8 +62,8 @@ def test_a_model_and_loss_of_ones_own_with_clients_of_unequal_size():
     # the sample-weighted objective's gradient is another number
     fresh.load_state_dict(server.state)
     fresh.zero_grad()
-    x = torch.cat([d.x for d in datasets])
-    y = torch.cat([d.y for d in datasets])
+    x = torch.as_tensor(np.concatenate([d.x for d in datasets]))
+    y = torch.as_tensor(np.concatenate([d.y for d in datasets]))
     loss(fresh(x), y).mean().backward()
     pooled = sum(float((p.grad.double() ** 2).sum()) for p in fresh.parameters())
     assert abs(pooled - want) > 1e-3 * want

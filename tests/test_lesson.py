@@ -164,7 +164,8 @@ def test_claim_alpha_too_small_crawls_too_large_swings():
     sweep = lesson.alpha_sweep([0.05, 0.6, 1.0])
     assert sweep[0.6].tail_accuracy() > sweep[0.05].tail_accuracy() + 0.05
     assert sweep[0.6].tail_accuracy() > sweep[1.0].tail_accuracy() + 0.05
-    assert sweep[1.0].swing() > 10 * sweep[0.05].swing()
+    # notebook 4: at alpha 1.0 the swing is about eight times that at alpha 0.05
+    assert 7 < sweep[1.0].swing() / sweep[0.05].swing() < 9
     hinge = lesson.simulate(lesson.LESSON.replace(mixing_alpha=1.0, staleness="hinge"))
     assert hinge.tail_accuracy() > sweep[0.6].tail_accuracy()
 

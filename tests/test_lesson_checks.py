@@ -119,7 +119,8 @@ def test_swapped_mix_is_named(capsys):
 def test_in_place_mix_fails(capsys):
     def mix(server, client, alpha):
         for k in server:
-            server[k].mul_(1 - alpha).add_(alpha * client[k])
+            server[k] *= 1 - alpha
+            server[k] += alpha * client[k]
         return server
     verdict, out = verdict_and_text(capsys, check_mix, mix)
     assert not verdict and "in place" in out

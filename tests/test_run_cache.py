@@ -106,7 +106,7 @@ def test_a_run_on_given_data_is_kept_under_the_datas_hash(cache):
     for r in (first, kept):
         assert r.history.updates == fresh.history.updates
     # One label changed: other data, so another run.
-    clients = [(c.x, c.y.clone()) for c in shards.clients]
+    clients = [(c.x, c.y.copy()) for c in shards.clients]
     clients[0][1][0] = (clients[0][1][0] + 1) % 10
     changed = FederatedData.from_clients(clients, (shards.test.x, shards.test.y))
     assert run_cache.data_digest(changed) != run_cache.data_digest(shards)

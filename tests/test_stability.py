@@ -65,10 +65,10 @@ def test_the_simulator_follows_the_derived_stability_limit(concurrency):
 def test_the_quadratics_step_is_eta_times_l():
     """One curvature for all clients: every client holds the same samples."""
     data, curvature = convergence.quadratic_data()
-    x = data.clients[0].x.double()
+    x = torch.as_tensor(data.clients[0].x).double()
     features = torch.cat([x, torch.ones(len(x), 1, dtype=torch.double)], 1)
     assert curvature == pytest.approx(torch.linalg.eigvalsh(features.T @ features / len(x)).max().item())
-    assert all(torch.equal(c.x, data.clients[0].x) for c in data.clients)
+    assert all(np.array_equal(c.x, data.clients[0].x) for c in data.clients)
     cfg = convergence.quadratic_config(4, 0.3)
     assert cfg.learning_rate * curvature == pytest.approx(1.0)
 
@@ -152,6 +152,19 @@ def test_ex52_an_unstable_weight_is_told_it_is_unstable_and_where(weight, capsys
 
 
 def test_ex52_a_wasteful_weight_is_told_it_wastes(capsys):
-    assert not check_delay_weight(lambda t, c: 1.0 if t == 0 else 0.0)
+    # 1/(1+t)^2 is stable on every seed and ends far below FedBuff's weight (0.71 against
+    # 0.97). Keeping fresh changes only is no good example: it barely learns at all, and
+    # whether its loss ends a hair above or below its start is noise.
+    assert not check_delay_weight(lambda t, c: 1.0 / (1 + t) ** 2)
     out = capsys.readouterr().out
     assert "stable but wastes the stale changes" in out and "unstable" not in out
+
+
+def test_ex52_a_weight_that_drops_every_stale_change_is_told_so(capsys):
+    """Fresh changes only barely learn: whether one seed's loss ends a hair above its start
+    (unstable) or not (wasteful) is noise, but the advice is never that stale changes weigh
+    too much."""
+    assert not check_delay_weight(lambda t, c: 1.0 if t == 0 else 0.0)
+    out = capsys.readouterr().out
+    assert "weigh too much" not in out
+    assert "throws every stale change away" in out or "stable but wastes the stale changes" in out

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-import torch
-
 from .aggregator import MixingContext
 from ..core.model import State
 
@@ -32,9 +30,9 @@ def model_distance(a: State, b: State) -> float:
 
     When ``b`` is all zeros there is no scale to divide by: the plain distance ||a||.
     """
-    diff = torch.sqrt(sum(((a[k] - b[k]) ** 2).sum() for k in b))
-    norm = torch.sqrt(sum((b[k] ** 2).sum() for k in b))
-    return float(diff / norm) if norm > 0 else float(diff)
+    diff = float(sum(((a[k] - b[k]) ** 2).sum() for k in b)) ** 0.5
+    norm = float(sum((b[k] ** 2).sum() for k in b)) ** 0.5
+    return diff / norm if norm > 0 else diff
 
 
 def staleness_only(a: float = 0.5) -> Callable[[MixingContext], float]:

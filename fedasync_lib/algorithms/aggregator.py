@@ -25,8 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
-import torch
-
 from ..core.config import AsyncConfig
 from ..core.model import State
 from ..core.update import Update
@@ -79,10 +77,9 @@ class AsyncAggregator:
             states = {"ctx.server_state": server_state or {}, "ctx.update.state_dict": update.state_dict}
             if update.base_state is not None:
                 states["ctx.update.base_state"] = update.base_state
-            untouched = Untouched("mixing_rule", states)
-            alpha = self.mixing_rule(MixingContext(update, s, server_state, current_version,
-                                                   time, self.config))
-            untouched.check()
+            alpha = Untouched("mixing_rule", states).call(
+                self.mixing_rule, MixingContext(update, s, server_state, current_version, time,
+                                                self.config))
             return as_rate(alpha, "mixing_rule")
         weight = self.staleness_fn(s)
         if self.config.mixing == "sample_damping":
@@ -100,5 +97,6 @@ class AsyncAggregator:
 
 
 def mix(server: State, client: State, alpha: float) -> State:
-    """(1 - alpha) * server + alpha * client, as a new state (inputs untouched)."""
-    return {k: torch.lerp(server[k], client[k], alpha) for k in server}
+    """(1 - alpha) * server + alpha * client, as a new state (inputs untouched); numpy arrays
+    or tensors alike. alpha = 0 gives the server's model and alpha = 1 the client's, exactly."""
+    return {k: (1.0 - alpha) * server[k] + alpha * client[k] for k in server}

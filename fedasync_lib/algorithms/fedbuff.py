@@ -110,9 +110,8 @@ class FedBuff(Policy):
         else:  # the learner's step: its answer is checked, and so are its inputs
             shown = {"server_state": server.state,
                      **{f"the delta of buffered update {i}": d for i, (d, _) in enumerate(self.buffer)}}
-            untouched = Untouched("buffer_step", shown)
-            result = self.buffer_step(server.state, list(self.buffer), eta)
-            untouched.check()
+            result = Untouched("buffer_step", shown).call(
+                self.buffer_step, server.state, list(self.buffer), eta)
             server.state = check_state(result, server.state, "buffer_step")
         server.version += 1
         weights = {i: eta / (k * math.sqrt(1.0 + s))

@@ -17,7 +17,8 @@ import numbers
 from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
-import torch
+
+from ..core.arrays import fingerprint, is_array, kind, same_kind
 
 
 def as_bool(value: Any, hook: str) -> bool:
@@ -29,9 +30,9 @@ def as_bool(value: Any, hook: str) -> bool:
 
 def as_rate(value: Any, hook: str) -> float:
     """``value`` as a float in [0, 1] (numpy scalars included); else ``ValueError``."""
-    if torch.is_tensor(value):
-        raise ValueError(f"{hook} returned a tensor ({value!r}): expected a plain number in "
-                         "[0, 1]; convert it with float(...) or .item()")
+    if is_array(value):
+        raise ValueError(f"{hook} returned a {kind(value)} ({value!r}): expected a plain number "
+                         "in [0, 1]; convert it with float(...)")
     if (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
             and math.isfinite(value) and 0 <= value <= 1):
         return float(value)
@@ -39,7 +40,7 @@ def as_rate(value: Any, hook: str) -> float:
                      "in [0, 1]")
 
 
-def check_state(result: Any, like: Mapping[str, torch.Tensor], hook: str) -> Dict[str, torch.Tensor]:
+def check_state(result: Any, like: Mapping[str, Any], hook: str) -> Dict[str, Any]:
     """``result`` if it is a state like ``like`` (same keys, shapes and dtypes); else ``ValueError``."""
     if not isinstance(result, Mapping):
         raise ValueError(f"{hook} returned {type(result).__name__}: expected a state dict like "
@@ -50,11 +51,11 @@ def check_state(result: Any, like: Mapping[str, torch.Tensor], hook: str) -> Dic
                          f"extra {extra}): expected the server state's keys {sorted(like)}")
     for key, ref in like.items():
         got = result[key]
-        if not torch.is_tensor(got):
+        if not same_kind(got, ref):
             raise ValueError(f"{hook} returned {type(got).__name__} for {key!r}: expected a "
-                             f"tensor of shape {tuple(ref.shape)}")
-        if got.shape != ref.shape or got.dtype != ref.dtype:
-            raise ValueError(f"{hook} returned {key!r} as a {got.dtype} tensor of shape "
+                             f"{kind(ref)} of shape {tuple(ref.shape)}, like the server state")
+        if tuple(got.shape) != tuple(ref.shape) or got.dtype != ref.dtype:
+            raise ValueError(f"{hook} returned {key!r} as a {got.dtype} {kind(got)} of shape "
                              f"{tuple(got.shape)}: expected {ref.dtype} of shape {tuple(ref.shape)}, "
                              "like the server state")
     return dict(result)
@@ -63,24 +64,40 @@ def check_state(result: Any, like: Mapping[str, torch.Tensor], hook: str) -> Dic
 class Untouched:
     """Notices when a hook changes, in place, a state it was shown.
 
-    ``Untouched(hook, named_states)`` remembers each tensor and its in-place
-    version counter; ``check()`` raises ``ValueError`` naming the hook and the
-    state if an entry was replaced, removed or added, or a tensor changed in place.
+    ``Untouched(hook, named_states)`` remembers each entry and a fingerprint of its values
+    (:func:`~fedasync_lib.core.arrays.fingerprint`); ``check()`` raises ``ValueError`` naming
+    the hook and the state if an entry was replaced, removed or added, or changed in place.
+    :meth:`call` runs the hook and checks; it also reports a write into the server's
+    read-only arrays in those words.
     """
 
-    def __init__(self, hook: str, states: Mapping[str, Mapping[str, torch.Tensor]]):
+    def __init__(self, hook: str, states: Mapping[str, Mapping[str, Any]]):
         self.hook = hook
         self.states = states
         self.before: Dict[str, List[Tuple[str, int, int]]] = {
             name: self._snapshot(state) for name, state in states.items()}
 
     @staticmethod
-    def _snapshot(state: Mapping[str, torch.Tensor]) -> List[Tuple[str, int, int]]:
-        return [(k, id(v), getattr(v, "_version", 0)) for k, v in state.items()]
+    def _snapshot(state: Mapping[str, Any]) -> List[Tuple[str, int, int]]:
+        return [(k, id(v), fingerprint(v)) for k, v in state.items()]
+
+    def _error(self, name: str) -> ValueError:
+        return ValueError(f"{self.hook} changed {name} in place: a hook must leave the "
+                          "models it is shown as it found them (the server and the "
+                          "updates in flight still need them); build new arrays instead")
+
+    def call(self, fn, *args: Any) -> Any:
+        """``fn(*args)``, then :meth:`check`."""
+        try:
+            result = fn(*args)
+        except ValueError as err:
+            if "read-only" in str(err):  # numpy refused to write into a frozen state
+                raise self._error(next(iter(self.states), "a state")) from None
+            raise
+        self.check()
+        return result
 
     def check(self) -> None:
         for name, state in self.states.items():
             if self._snapshot(state) != self.before[name]:
-                raise ValueError(f"{self.hook} changed {name} in place: a hook must leave the "
-                                 "models it is shown as it found them (the server and the "
-                                 "updates in flight still need them); build new tensors instead")
+                raise self._error(name)

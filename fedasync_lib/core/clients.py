@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 import numpy as np
-import torch.nn as nn
 
 from . import seeding
 from .config import AsyncConfig
@@ -77,7 +76,7 @@ class AsyncClient:
         return job_latency(self.mean_latency, self.config.jitter, gen)
 
     def train(self, state: State, version: int, job_id: int = 0,
-              model: Optional[nn.Module] = None,
+              model=None,
               loss: Optional[Loss] = None, training: str = "auto") -> Update:
         """Train alone on this client's data, starting from ``state`` (server ``version``).
 

@@ -18,23 +18,22 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from . import seeding
 from .config import AsyncConfig
 from .memory import check_data_fits
 
 
-class AsyncDataset(Dataset):
-    """A labelled dataset held as two tensors, ``x`` (float32) and ``y`` (int64).
+class AsyncDataset:
+    """A labelled dataset held as two numpy arrays, ``x`` (float32) and ``y`` (int64).
 
     ``AsyncDataset(n, dim, classes, seed)`` draws the synthetic task from a
-    private torch generator: the same seed always gives the same tensors,
-    whatever the global random state.
+    private numpy generator: the same seed always gives the same arrays,
+    whatever the global random state. It is also a map-style dataset
+    (``len`` and ``[i]`` give ``(x_i, y_i)``), as a ``torch.utils.data.Dataset`` is.
     """
 
     def __init__(self, n: int = 200, dim: int = 32, classes: int = 10, seed: int = 0):
@@ -43,33 +42,42 @@ class AsyncDataset(Dataset):
                 f"AsyncDataset(n={n}, dim={dim}, classes={classes}) is invalid: "
                 "expected n >= 1, dim >= 1, classes >= 2"
             )
-        gen = torch.Generator().manual_seed(seed)
-        y = torch.randint(0, classes, (n,), generator=gen, dtype=torch.long)
-        x = torch.randn(n, dim, generator=gen, dtype=torch.float32)
-        x[torch.arange(n), y % dim] += 2.0  # the class signal
+        gen = np.random.default_rng(seed)
+        y = gen.integers(0, classes, n, dtype=np.int64)
+        x = gen.standard_normal((n, dim), dtype=np.float32)
+        x[np.arange(n), y % dim] += 2.0  # the class signal
         self.x, self.y = x, y
 
     @classmethod
-    def from_tensors(cls, x: torch.Tensor, y: torch.Tensor) -> "AsyncDataset":
-        """Wrap existing tensors: ``x`` of shape ``(n, ...)`` (features, or images such as
-        ``(n, 1, 8, 8)``), ``y`` of shape ``(n,)``. No copy when they are already
-        float32 and int64."""
+    def from_arrays(cls, x, y) -> "AsyncDataset":
+        """Wrap existing arrays (numpy, or anything ``np.asarray`` reads, such as CPU
+        tensors): ``x`` of shape ``(n, ...)`` (features, or images such as ``(n, 1, 8, 8)``),
+        ``y`` of shape ``(n,)``. No copy when they are already float32 and int64 numpy arrays."""
+        x, y = _as_numpy(x), _as_numpy(y)
         if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
             raise ValueError(f"expected x of shape (n, ...) and y of shape (n,), got "
                              f"{tuple(x.shape)} and {tuple(y.shape)}")
         data = cls.__new__(cls)
-        data.x, data.y = x.float(), y.long()
+        data.x, data.y = x.astype(np.float32, copy=False), y.astype(np.int64, copy=False)
         return data
 
     def subset(self, indices: np.ndarray) -> "AsyncDataset":
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return AsyncDataset.from_tensors(self.x[idx], self.y[idx])
+        idx = np.asarray(indices, dtype=np.intp)
+        return AsyncDataset.from_arrays(self.x[idx], self.y[idx])
 
     def __len__(self) -> int:
         return len(self.y)
 
     def __getitem__(self, idx: int):
         return self.x[idx], self.y[idx]
+
+
+def _as_numpy(a) -> np.ndarray:
+    """``a`` as a numpy array; a torch tensor through ``.detach().cpu().numpy()`` (no copy
+    for a CPU tensor), without importing torch."""
+    if hasattr(a, "detach") and hasattr(a, "numpy"):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,8 +107,8 @@ def load_digits_split(seed: int, test_fraction: float = 0.2) -> tuple[AsyncDatas
     std = x[train_idx].std(axis=0)
     std[std == 0] = 1.0
     x = (x - mean) / std
-    train = AsyncDataset.from_tensors(torch.from_numpy(x[train_idx]), torch.from_numpy(y[train_idx]))
-    test = AsyncDataset.from_tensors(torch.from_numpy(x[test_idx]), torch.from_numpy(y[test_idx]))
+    train = AsyncDataset.from_arrays(x[train_idx], y[train_idx])
+    test = AsyncDataset.from_arrays(x[test_idx], y[test_idx])
     return train, test
 
 
@@ -144,10 +152,11 @@ class FederatedData:
     latencies: Optional[np.ndarray] = None
 
     @classmethod
-    def from_clients(cls, clients: Sequence[Union[Tuple[torch.Tensor, torch.Tensor], Dataset]],
-                     test: Union[Tuple[torch.Tensor, torch.Tensor], Dataset],
+    def from_clients(cls, clients: Sequence[Union[Tuple[Any, Any], Any]],
+                     test: Union[Tuple[Any, Any], Any],
                      latencies: Optional[Sequence[float]] = None) -> "FederatedData":
-        """Bring your own data: one ``(x, y)`` pair or ``torch.utils.data.Dataset`` per client.
+        """Bring your own data: one ``(x, y)`` pair (numpy arrays or torch tensors) or
+        map-style dataset (such as a ``torch.utils.data.Dataset``) per client.
 
         ``x`` holds float features of shape ``(n, ...)`` (for example ``(n, 64)``
         or images ``(n, 1, 8, 8)``), ``y`` integer class labels of shape
@@ -181,10 +190,10 @@ class FederatedData:
 
     def label_counts(self, num_classes: int) -> np.ndarray:
         """Matrix (clients x classes) of how many samples of each class a client holds."""
-        return np.stack([np.bincount(c.y.numpy(), minlength=num_classes) for c in self.clients])
+        return np.stack([np.bincount(c.y, minlength=num_classes) for c in self.clients])
 
 
-def _as_dataset(data: Union[Tuple[torch.Tensor, torch.Tensor], Dataset], name: str) -> AsyncDataset:
+def _as_dataset(data: Union[Tuple[Any, Any], Any], name: str) -> AsyncDataset:
     """One client's (or the test set's) data as an AsyncDataset, checked; ``name`` is for errors."""
     if isinstance(data, AsyncDataset):
         x, y = data.x, data.y
@@ -192,25 +201,30 @@ def _as_dataset(data: Union[Tuple[torch.Tensor, torch.Tensor], Dataset], name: s
         if len(data) != 2:
             raise ValueError(f"{name} is a sequence of length {len(data)}: expected an (x, y) pair")
         x, y = data
-    elif isinstance(data, Dataset):
-        try:
-            n = len(data)  # type: ignore[arg-type]
-        except TypeError:
-            raise ValueError(f"{name} is a Dataset without len(): expected a map-style Dataset") from None
+    elif isinstance(data, (str, bytes)):
+        raise ValueError(f"{name} is a {type(data).__name__}: expected an (x, y) pair of "
+                         "arrays or tensors, or a map-style Dataset")
+    elif hasattr(data, "__getitem__") and hasattr(data, "__len__"):  # a map-style dataset
+        n = len(data)
         if n == 0:
             raise ValueError(f"{name} has no samples: expected at least 1")
         pairs = [data[i] for i in range(n)]
         if not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in pairs):
             raise ValueError(f"{name}'s Dataset does not yield (x, y) pairs")
         try:
-            x = torch.stack([torch.as_tensor(p[0]) for p in pairs])
-            y = torch.stack([torch.as_tensor(p[1]) for p in pairs])
-        except RuntimeError as err:
+            x = np.stack([_as_numpy(p[0]) for p in pairs])
+            y = np.stack([_as_numpy(p[1]) for p in pairs])
+        except ValueError as err:
             raise ValueError(f"{name}'s samples differ in shape: {err}") from None
+    elif hasattr(data, "__getitem__"):
+        raise ValueError(f"{name} is a Dataset without len(): expected a map-style Dataset")
     else:
         raise ValueError(f"{name} is a {type(data).__name__}: expected an (x, y) pair of "
-                         "tensors or a torch.utils.data.Dataset")
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
+                         "arrays or tensors, or a map-style Dataset")
+    try:
+        x, y = _as_numpy(x), _as_numpy(y)
+    except Exception as err:  # anything np.asarray cannot read
+        raise ValueError(f"{name}'s x and y cannot be read as arrays: {err}") from None
     if len(x) == 0 or len(y) == 0:
         raise ValueError(f"{name} has no samples: expected at least 1")
     if x.ndim < 2:
@@ -221,16 +235,23 @@ def _as_dataset(data: Union[Tuple[torch.Tensor, torch.Tensor], Dataset], name: s
                          "label per sample")
     if len(x) != len(y):
         raise ValueError(f"{name} has {len(x)} inputs but {len(y)} labels: expected as many of each")
-    if not x.is_floating_point():
-        raise ValueError(f"{name}'s x has dtype {x.dtype}: expected floating-point features "
-                         "(convert with x.float())")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise ValueError(f"{name}'s y has dtype {y.dtype}: expected integer class labels "
-                         "(convert with y.long())")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name}'s x has {int((~torch.isfinite(x)).sum())} NaN or infinite "
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"{name}'s x has dtype {_dtype_name(data, x)}: expected floating-point "
+                         "features (convert with x.float() or x.astype(np.float32))")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{name}'s y has dtype {_dtype_name(data, y, 'y')}: expected integer "
+                         "class labels (convert with y.long() or y.astype(np.int64))")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}'s x has {int((~np.isfinite(x)).sum())} NaN or infinite "
                          "values: expected finite features")
-    return AsyncDataset.from_tensors(x, y)
+    return AsyncDataset.from_arrays(x, y)
+
+
+def _dtype_name(data: Any, array: np.ndarray, which: str = "x") -> str:
+    """The dtype as the learner wrote it: ``torch.float32`` for a tensor, else numpy's name."""
+    given = data[0 if which == "x" else 1] if isinstance(data, (tuple, list)) else None
+    dtype = getattr(given, "dtype", None)
+    return str(dtype) if dtype is not None and "torch" in str(dtype) else str(array.dtype)
 
 
 def make_federated_data(config: AsyncConfig, dirichlet_alpha: Optional[float] = None) -> FederatedData:
@@ -257,20 +278,20 @@ def make_federated_data(config: AsyncConfig, dirichlet_alpha: Optional[float] = 
     if alpha is None:
         parts = partition_iid(len(pool), config.num_clients, gen)
     else:
-        parts = partition_dirichlet(pool.y.numpy(), config.num_clients, alpha, gen)
+        parts = partition_dirichlet(pool.y, config.num_clients, alpha, gen)
     return FederatedData(clients=split_rows(pool, parts), test=test)
 
 
 def split_rows(data: AsyncDataset, parts: List[np.ndarray]) -> List[AsyncDataset]:
     """The datasets of ``data``'s rows ``parts[0]``, ``parts[1]``, ...
 
-    The rows are copied once, client after client, into one pair of tensors,
+    The rows are copied once, client after client, into one pair of arrays,
     and each client's dataset is a slice (a view) of them: no second copy, and
     a trainer can take all clients' samples as one tensor
     (:meth:`fedasync_lib.core.training.AllSamples.of`).
     """
-    order = torch.from_numpy(np.concatenate(parts).astype(np.int64))
+    order = np.concatenate(parts).astype(np.intp)
     x, y = data.x[order], data.y[order]
     ends = np.cumsum([len(p) for p in parts]).tolist()
-    return [AsyncDataset.from_tensors(x[start:end], y[start:end])
+    return [AsyncDataset.from_arrays(x[start:end], y[start:end])
             for start, end in zip([0, *ends[:-1]], ends)]

@@ -23,11 +23,10 @@ FLSim's aggregator with an end-of-run flush.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Sequence
 
 from .config import AsyncConfig
-from .model import State
+from .model import State, frozen
 from .training import LocalJob
 from .update import Update
 
@@ -41,12 +40,28 @@ ALGORITHM_FIELDS: FrozenSet[str] = frozenset({
 })
 
 
-@dataclass
 class ServerModel:
-    """The server's model and its version: the number of steps applied to it."""
+    """The server's model and its version: the number of steps applied to it.
 
-    state: State
-    version: int = 0
+    A new state's numpy arrays are made read-only as it is set
+    (:func:`~fedasync_lib.core.model.frozen`): states are never changed in place, and a
+    hook that tries gets an error at once rather than a silently different run.
+    """
+
+    def __init__(self, state: State, version: int = 0):
+        self.state = state
+        self.version = version
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @state.setter
+    def state(self, state: State) -> None:
+        self._state = frozen(state)
+
+    def __repr__(self) -> str:
+        return f"ServerModel(version={self.version}, keys={list(self._state)})"
 
 
 class Policy:

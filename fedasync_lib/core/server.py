@@ -36,22 +36,19 @@ import numbers
 from typing import Dict, List, Optional
 
 import numpy as np
-import torch
-import torch.nn as nn
 
-from . import seeding
+from . import dense, seeding
 from .clients import AsyncClient
 from .config import AsyncConfig
 from .data import AsyncDataset
 from .driver import Driver, Failure
 from .history import History
 from .memory import check_training_fits
-from .model import AsyncModel, Loss, State, evaluate, logits
+from .model import AsyncModel, DenseModel, Loss, State, evaluate, is_builtin
 from .policy import Policy, ServerModel
 from .scheduling import Scheduler
 from .threads import one_thread
 from .training import LocalJob, local_trainer
-from .training_func import per_sample_loss
 from .update import Update
 
 
@@ -100,14 +97,26 @@ def diverged(train_loss: float, evaluation: Optional[Dict[str, float]] = None,
     return divergence(train_loss, evaluation, start_loss) is not None
 
 
-def check_model_output(model: nn.Module, test_data: AsyncDataset, config: AsyncConfig) -> None:
-    """Raise ``ValueError`` unless ``model`` maps two test samples to ``(2, num_classes)`` scores."""
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model={model!r} is invalid: expected a torch.nn.Module")
+def check_model_output(model, test_data: AsyncDataset, config: AsyncConfig) -> None:
+    """Raise ``ValueError`` unless ``model`` (built-in, or a ``torch.nn.Module``) maps two test
+    samples to ``(2, num_classes)`` scores."""
     x = test_data.x[:2]
+    if isinstance(model, DenseModel):
+        if tuple(x.shape[1:]) != (model.sizes[0],) or model.sizes[-1] != config.num_classes:
+            raise ValueError(f"the built-in {model!r} does not fit the data: its samples have "
+                             f"shape {tuple(x.shape[1:])} and num_classes={config.num_classes}")
+        return
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError:  # no torch here (in the browser): a built-in model only
+        torch = nn = None
+    if nn is None or not isinstance(model, nn.Module):
+        raise ValueError(f"model={model!r} is invalid: expected a built-in model (AsyncModel, "
+                         "LinearModel) or a torch.nn.Module")
     try:
         with torch.no_grad():
-            out = model(x)
+            out = model(torch.as_tensor(x))
     except Exception as err:  # the learner's module: any error it raises is reported
         raise ValueError(f"model {type(model).__name__} cannot take the data's inputs of shape "
                          f"{tuple(x.shape[1:])} per sample: {type(err).__name__}: {err}") from None
@@ -115,6 +124,24 @@ def check_model_output(model: nn.Module, test_data: AsyncDataset, config: AsyncC
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"model {type(model).__name__} returned {shape} for {len(x)} samples: "
                          f"expected ({len(x)}, num_classes={config.num_classes}) class scores")
+
+
+def initial_state(model) -> State:
+    """A copy of ``model``'s parameters, as the server stores them: read-only numpy arrays of a
+    built-in model, detached tensors of a module."""
+    if isinstance(model, DenseModel):
+        return model.state()
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def as_module(model, loss: Optional[Loss], config: AsyncConfig):
+    """For ``training="torch.func"``: a built-in model (``None``: the MLP of ``config``) as the
+    same ``torch.nn.Module``, with cross-entropy, the only built-in loss torch has as is."""
+    model = model if model is not None else AsyncModel(config)
+    if (loss or model.loss) != "cross_entropy":
+        raise ValueError(f"loss={loss or model.loss!r} is not read by training='torch.func' with a "
+                         f"built-in model, which trains with cross-entropy: use training='auto'")
+    return model.to_module()
 
 
 def check_labels(datasets: List[AsyncDataset], test_data: AsyncDataset, config: AsyncConfig) -> None:
@@ -137,17 +164,21 @@ class AsyncServer:
     client gets the model next (Exercise 2); by default the config's orders.
     """
 
-    def __init__(self, model: AsyncModel | nn.Module, clients: List[AsyncClient],
+    def __init__(self, model, clients: List[AsyncClient],
                  test_data: AsyncDataset, config: AsyncConfig, policy: Optional[Policy] = None,
                  *, scheduler: Optional[Scheduler] = None,
                  loss: Optional[Loss] = None, training: str = "auto"):
         if len(clients) != config.num_clients:
             raise ValueError(f"clients has {len(clients)} entries, expected "
                              f"num_clients={config.num_clients}")
+        if training == "torch.func" and is_builtin(model):
+            model, loss = as_module(model, loss, config), None
+        model = model if model is not None else AsyncModel(config)
         check_model_output(model, test_data, config)
         check_labels([c.dataset for c in clients], test_data, config)
-        check_training_fits(config, sum(v.numel() for v in model.state_dict().values()),
-                            int(test_data.x[0].numel()), max(len(c.dataset) for c in clients))
+        state = initial_state(model)
+        check_training_fits(config, sum(int(np.prod(v.shape)) for v in state.values()),
+                            int(np.prod(test_data.x.shape[1:])), max(len(c.dataset) for c in clients))
         if policy is None:  # the tutorial's default algorithm
             from ..algorithms.fedasync import FedAsync
             policy = FedAsync(config)
@@ -160,7 +191,7 @@ class AsyncServer:
         self.training = training  # the path asked for: "auto", "hand-written" or "torch.func"
         self.local_training = local_trainer(model, [c.dataset for c in clients], config,
                                             loss=loss, training=training)
-        self.model = ServerModel({k: v.detach().clone() for k, v in model.state_dict().items()})
+        self.model = ServerModel(state)
         # `is None`, not `or`: an empty scheduler has len() 0 and is falsy.
         self.scheduler = (scheduler if scheduler is not None
                           else Scheduler(config.update_order, config.client_order))
@@ -202,11 +233,40 @@ class AsyncServer:
         of this quantity over a run (notebook 5). It differs from :meth:`train_loss` twice:
         a gradient's squared norm, not a loss value, and each client weighted alike, not
         each sample (a client with m_i samples weighs 1 / (n m_i) per sample here). The
-        gradient is taken by autograd through the run's model and loss, with respect to every
-        floating-point entry of the state, over chunks of samples (summed in float64)."""
+        gradient of a built-in model is its own formula; of a module, autograd's."""
         samples = self.local_training.samples
-        sizes = torch.as_tensor(samples.sizes)  # every client holds at least one sample
-        weights = torch.repeat_interleave(1.0 / (len(sizes) * sizes.to(torch.float32)), sizes)
+        weights = np.repeat(1.0 / (len(samples.sizes) * samples.sizes), samples.sizes)
+        if isinstance(self.module, DenseModel):
+            return self._dense_grad_norm_sq(samples, weights)
+        return self._autograd_grad_norm_sq(samples, weights)
+
+    def _dense_grad_norm_sq(self, samples, weights: np.ndarray) -> float:
+        """:meth:`grad_norm_sq` of a built-in model: its gradient formula
+        (:func:`fedasync_lib.core.dense.gradients`, float32) over chunks of samples, summed in
+        float64."""
+        model = self.module
+        params = dense.stack([self.model.state], model.layers)
+        weights = weights.astype(np.float32)
+        loss = self.local_training.loss
+        total = [np.zeros(p.shape[1:], dtype=np.float64) for p in params]
+        n, chunk = len(samples.y), 65_536
+        for i in range(0, n, chunk):
+            x = dense.with_ones(samples.x[i: i + chunk])[None]
+            target = dense.one_hot_t(samples.y[i: i + chunk], model.sizes[-1])[None]
+            for t, g in zip(total, dense.gradients(params, x, target, weights[None, i: i + chunk],
+                                                   loss)):
+                t += g[0]
+        return float(sum((g * g).sum() for g in total))
+
+    def _autograd_grad_norm_sq(self, samples, weights: np.ndarray) -> float:
+        """:meth:`grad_norm_sq` of a module: autograd through the run's model and loss, with
+        respect to every floating-point entry of the state, summed in float64."""
+        import torch
+
+        from .model import logits
+        from .training_func import per_sample_loss
+
+        weights = torch.as_tensor(weights, dtype=torch.float32)
         state = {k: (v.detach().clone().requires_grad_(True) if v.is_floating_point() else v)
                  for k, v in self.model.state.items()}
         wrt = [k for k, v in state.items() if v.requires_grad]
@@ -215,8 +275,8 @@ class AsyncServer:
         n, chunk = len(samples.y), 65_536
         with torch.enable_grad():
             for i in range(0, n, chunk):
-                out = logits(state, samples.x[i: i + chunk], self.module)
-                y = samples.y[i: i + chunk]
+                out = logits(state, torch.as_tensor(samples.x[i: i + chunk]), self.module)
+                y = torch.as_tensor(samples.y[i: i + chunk])
                 weighted = (loss(out, y) * weights[i: i + chunk]).sum()
                 grads = torch.autograd.grad(weighted, [state[k] for k in wrt], allow_unused=True)
                 for k, g in zip(wrt, grads):

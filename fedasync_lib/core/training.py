@@ -18,14 +18,15 @@ of Python-level tensor operations drops by a factor of ``K``.
 Two trainers do the batched SGD, and give the same result where both apply
 (``tests/test_training.py``):
 
-* :class:`fedasync_lib.core.training_mlp.MLPTrainer`, the fast path:
-  gradients of the built-in two-layer MLP written out by hand;
+* :class:`fedasync_lib.core.training_dense.DenseTrainer`, the built-in models
+  (numpy): gradients written out by hand (:mod:`fedasync_lib.core.dense`);
 * :class:`fedasync_lib.core.training_func.FuncTrainer`, any ``nn.Module``:
   ``torch.func.grad`` of a real ``torch.nn`` loss, ``vmap``-ed over the jobs.
 
 :func:`local_trainer` picks one. This module holds what both share: the job,
-its minibatch schedule, the step-major tensors of a batch of jobs, and each
-job's client samples, on which it reports the trained model's loss.
+its minibatch schedule, the step-major arrays of a batch of jobs, and each
+job's client samples, on which it reports the trained model's loss. It is
+numpy only: torch is imported by the second trainer alone.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from . import seeding
 from .config import AsyncConfig
@@ -74,7 +73,7 @@ def minibatch_schedule(n: int, batch_size: int, epochs: int,
     read-only.
     """
     steps_per_epoch = math.ceil(n / batch_size)
-    order = np.zeros((epochs, steps_per_epoch * batch_size), dtype=np.int64)
+    order = np.zeros((epochs, steps_per_epoch * batch_size), dtype=np.intp)
     for epoch in range(epochs):
         order[epoch, :n] = gen.permutation(n)
     return order.reshape(-1, batch_size), _step_weights(n, batch_size, epochs)
@@ -92,39 +91,40 @@ def _step_weights(n: int, batch_size: int, epochs: int) -> np.ndarray:
 
 @dataclass
 class AllSamples:
-    """Every client's samples in one pair of tensors, client after client.
+    """Every client's samples in one pair of arrays, client after client.
 
     Client ``c``'s samples are rows ``starts[c] : starts[c] + sizes[c]`` of
     ``x`` and ``y``, so that the minibatches of many jobs are gathered with one
     indexing operation.
     """
 
-    x: torch.Tensor
-    y: torch.Tensor
+    x: np.ndarray
+    y: np.ndarray
     starts: np.ndarray
     sizes: np.ndarray
 
     @classmethod
     def of(cls, datasets: Sequence[AsyncDataset]) -> "AllSamples":
-        """The datasets' samples together: the tensor they are slices of, when they are
+        """The datasets' samples together: the array they are slices of, when they are
         consecutive slices of one (as :func:`~fedasync_lib.core.data.split_rows` makes
         them), so that nothing is copied; otherwise a copy."""
-        sizes = np.array([len(d) for d in datasets], dtype=np.int64)
+        sizes = np.array([len(d) for d in datasets], dtype=np.intp)
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         return cls(_joined([d.x for d in datasets], starts),
                    _joined([d.y for d in datasets], starts), starts, sizes)
 
 
-def _joined(parts: List[torch.Tensor], starts: np.ndarray) -> torch.Tensor:
-    """``torch.cat(parts)``, or the tensor the parts are consecutive row slices of."""
-    base = parts[0]._base  # the tensor a view was sliced from (None if not a view)
-    if base is not None and base.is_contiguous() and base.storage_offset() == 0:
-        row = base[0].numel() if len(base) else 0
+def _joined(parts: List[np.ndarray], starts: np.ndarray) -> np.ndarray:
+    """``np.concatenate(parts)``, or the array the parts are consecutive row slices of."""
+    base = parts[0].base  # the array a view was sliced from (None if not a view)
+    if isinstance(base, np.ndarray) and base.flags.c_contiguous and len(base):
+        address = base.__array_interface__["data"][0]
+        row = base[0].nbytes
         if (sum(len(p) for p in parts) == len(base)
-                and all(p._base is base and p.storage_offset() == start * row
+                and all(p.base is base and p.__array_interface__["data"][0] == address + start * row
                         for p, start in zip(parts, starts.tolist()))):
             return base
-    return torch.cat(parts)
+    return np.concatenate(parts)
 
 
 @dataclass
@@ -143,12 +143,12 @@ class JobSteps:
     first sample. own: ``(K, N)``, 1 for a real sample, 0 for padding.
     """
 
-    x: torch.Tensor
-    y: torch.Tensor
-    weight: torch.Tensor
-    own_x: torch.Tensor
-    own_y: torch.Tensor
-    own: torch.Tensor
+    x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+    own_x: np.ndarray
+    own_y: np.ndarray
+    own: np.ndarray
 
     @classmethod
     def gather(cls, jobs: Sequence[LocalJob], samples: "AllSamples",
@@ -168,7 +168,7 @@ class JobSteps:
         S = max(len(idx) for idx, _ in schedules)
         # Row of every sample of every step in samples.x; padding steps take the
         # job's sample 0 with weight 0.
-        rows = np.zeros((S, len(jobs), B), dtype=np.int64)
+        rows = np.zeros((S, len(jobs), B), dtype=np.intp)
         weight = np.zeros((S, len(jobs), B), dtype=np.float32)
         for k, (idx, w) in enumerate(schedules):
             rows[: len(idx), k] = idx
@@ -180,15 +180,14 @@ class JobSteps:
         own_rows = starts[:, None] + np.where(own, position, 0)
         x, y = _rows(samples, rows)
         own_x, own_y = _rows(samples, own_rows)
-        return cls(x, y, torch.from_numpy(weight), own_x, own_y, torch.from_numpy(own).float())
+        return cls(x, y, weight, own_x, own_y, own.astype(np.float32))
 
 
-def _rows(samples: AllSamples, rows: np.ndarray) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``samples.x[rows]`` and ``samples.y[rows]``, gathered with ``index_select``
-    (the fastest row gather), shaped ``(*rows.shape, *sample_shape)``."""
-    flat = torch.from_numpy(rows).view(-1)
-    return (samples.x.index_select(0, flat).view(*rows.shape, *samples.x.shape[1:]),
-            samples.y.index_select(0, flat).view(rows.shape))
+def _rows(samples: AllSamples, rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``samples.x[rows]`` and ``samples.y[rows]``, shaped ``(*rows.shape, *sample_shape)``."""
+    flat = rows.reshape(-1)
+    return (np.take(samples.x, flat, axis=0).reshape(*rows.shape, *samples.x.shape[1:]),
+            np.take(samples.y, flat).reshape(rows.shape))
 
 
 class LocalTrainer:
@@ -213,52 +212,49 @@ class LocalTrainer:
         results: List[Tuple["State", float]] = []
         for i in range(0, len(jobs), self.max_batch):
             chunk = jobs[i: i + self.max_batch]
-            trained = self._train(chunk, JobSteps.gather(chunk, self.samples, self.config))
-            # Each job's state gets its own memory, so that a job whose update arrives
-            # late does not keep the whole batch's tensors alive.
-            results += [({k: v.clone(memory_format=torch.contiguous_format)
-                          for k, v in state.items()}, loss) for state, loss in trained]
+            # Each job's state has its own memory (_train's contract), so that a job whose
+            # update arrives late does not keep the whole batch's arrays alive.
+            results += self._train(chunk, JobSteps.gather(chunk, self.samples, self.config))
         return results
 
     def _train(self, jobs: List[LocalJob], steps: JobSteps) -> List[Tuple["State", float]]:
-        """Per job: its new state (views into the batch's tensors may do) and its loss."""
+        """Per job: its new state (arrays of its own, not views into the batch's) and its loss."""
         raise NotImplementedError
 
 
-def mean_over_own_samples(per_sample: torch.Tensor, own: torch.Tensor) -> List[float]:
+def mean_over_own_samples(per_sample, own) -> List[float]:
     """Each job's mean of ``per_sample`` losses ``(K, N)`` over its client's samples:
-    those where ``own`` (:attr:`JobSteps.own`) is 1."""
+    those where ``own`` (:attr:`JobSteps.own`) is 1 (numpy arrays, or tensors)."""
     return ((per_sample * own).sum(1) / own.sum(1)).tolist()
 
 
-def local_trainer(model: Optional[nn.Module], datasets: Sequence[AsyncDataset],
-                  config: AsyncConfig, *, loss: Optional["Loss"] = None,
-                  training: str = "auto") -> LocalTrainer:
-    """The trainer for ``model`` (``None``: the built-in MLP).
+def local_trainer(model, datasets: Sequence[AsyncDataset], config: AsyncConfig, *,
+                  loss: Optional["Loss"] = None, training: str = "auto") -> LocalTrainer:
+    """The trainer for ``model``: a built-in model (``None``: the built-in MLP), or any
+    ``torch.nn.Module``.
 
-    ``training="auto"`` takes the hand-written fast path for the built-in
-    :class:`~fedasync_lib.core.model.AsyncModel` with the default
-    cross-entropy loss, and ``torch.func`` for anything else;
-    ``"hand-written"`` and ``"torch.func"`` force one path.
+    ``training="auto"`` (or ``"hand-written"``) trains a built-in model with its gradients
+    written out in numpy, with its own loss or the built-in one that ``loss`` names; a
+    module trains through ``torch.func`` (``"auto"`` or ``"torch.func"``), with ``loss`` a
+    per-sample callable. To train a built-in model through ``torch.func``, give its
+    ``to_module()`` (:func:`fedasync_lib.runner.run` does that for ``training="torch.func"``).
     """
-    from .model import AsyncModel
-    from .training_func import FuncTrainer
-    from .training_mlp import MLPTrainer
+    from .model import AsyncModel, is_builtin
 
     if training not in TRAINING_PATHS:
         raise ValueError(f"training={training!r} is invalid: expected one of "
                          f"{', '.join(map(repr, TRAINING_PATHS))}")
-    builtin = model is None or type(model) is AsyncModel
-    if training == "hand-written" or (training == "auto" and builtin and loss is None):
-        if not builtin:
-            raise ValueError(f"training='hand-written' has gradients for the built-in AsyncModel "
-                             f"only, not {type(model).__name__}: use training='torch.func' or 'auto'")
-        if loss is not None:
-            raise ValueError("loss is not read by training='hand-written', whose gradients are "
-                             "those of cross-entropy: use training='torch.func' or 'auto'")
-        return MLPTrainer(datasets, config)
-    if model is None:
-        model = AsyncModel(config)
+    if is_builtin(model):
+        if training == "torch.func":
+            raise ValueError("training='torch.func' needs a torch.nn.Module: give the built-in "
+                             "model's to_module()")
+        from .training_dense import DenseTrainer
+        return DenseTrainer(model if model is not None else AsyncModel(config), datasets,
+                            config, loss=loss)
+    if training == "hand-written":
+        raise ValueError(f"training='hand-written' has gradients for the built-in models only, "
+                         f"not {type(model).__name__}: use training='torch.func' or 'auto'")
+    from .training_func import FuncTrainer
     return FuncTrainer(model, datasets, config, loss=loss)
 
 

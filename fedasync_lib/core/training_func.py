@@ -113,7 +113,7 @@ class FuncTrainer(LocalTrainer):
 
     def _check_loss_shape(self) -> None:
         data = next((d for d in self.datasets if len(d) >= 2), self.datasets[0])
-        x, y = data.x[:2], data.y[:2]
+        x, y = torch.as_tensor(data.x[:2]), torch.as_tensor(data.y[:2])
         with torch.no_grad():
             out = self.loss(self.model(x), y)
         if not isinstance(out, torch.Tensor) or out.shape != (len(y),):
@@ -125,12 +125,14 @@ class FuncTrainer(LocalTrainer):
         lr = self.config.learning_rate
         params = {n: torch.stack([j.base_state[n] for j in jobs]) for n in self.param_names}
         buffers = {n: torch.stack([j.base_state[n] for j in jobs]) for n in self.buffer_names}
+        t = torch.from_numpy  # the steps' arrays as tensors, sharing their memory
         with torch.no_grad():
-            for x, y, w in zip(steps.x, steps.y, steps.weight):  # one SGD step of every job
+            for x, y, w in zip(t(steps.x), t(steps.y), t(steps.weight)):  # one SGD step of every job
                 for name, g in self._grads(params, buffers, x, y, w).items():
                     params[name].sub_(g, alpha=lr)
             # The loss each client reports: its trained model on all its data.
-            per_sample = self._sample_losses(params, buffers, steps.own_x, steps.own_y)
-            mean_loss = mean_over_own_samples(per_sample, steps.own)
+            per_sample = self._sample_losses(params, buffers, t(steps.own_x), t(steps.own_y))
+            mean_loss = mean_over_own_samples(per_sample, t(steps.own))
         trained = {**params, **buffers}
-        return [({n: t[k] for n, t in trained.items()}, mean_loss[k]) for k in range(len(jobs))]
+        return [({n: v[k].clone() for n, v in trained.items()}, mean_loss[k])
+                for k in range(len(jobs))]

@@ -83,20 +83,23 @@ def _address() -> str:
         return "local"
 
 
-def install(run_id: str, spec_bytes: bytes, clients: Dict[int, Tuple[torch.Tensor, torch.Tensor]]) -> str:
+def install(run_id: str, spec_bytes: bytes, clients: Dict[int, Tuple[Any, Any]]) -> str:
     """Keep the run's spec (the first time) and ``clients``' data on this worker; returns
     the worker's address. The spec arrives as cloudpickle bytes, so that a model class
     defined in a notebook or script travels by value."""
     import cloudpickle
 
-    torch.set_num_threads(1)  # one intra-op thread per worker process: no oversubscription
+    # One thread per worker process for torch and the BLAS: no oversubscription.
+    torch.set_num_threads(1)
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
     with _RUNS_LOCK:
         if run_id not in _RUNS:
             _RUNS[run_id] = _Installed(cloudpickle.loads(spec_bytes))
         store = _RUNS[run_id]
     with store.lock:
         for client_id, (x, y) in clients.items():
-            store.data[int(client_id)] = AsyncDataset.from_tensors(x, y)
+            store.data[int(client_id)] = AsyncDataset.from_arrays(x, y)
             store.trainers.pop(int(client_id), None)
     for client_id in clients:  # build the trainers now: the first job should not pay for it
         store.trainer(int(client_id))
@@ -118,7 +121,7 @@ def train_job(run_id: str, client_id: int, job_id: int, base_state: State,
     job = LocalJob(job_id, 0, 0, base_state)  # the trainer holds this one client: index 0
     with _TRAINING:
         (state, loss), = store.trainer(client_id).train([job])
-    return {"state": {k: v.clone() for k, v in state.items()}, "loss": loss,
+    return {"state": dict(state), "loss": loss,  # the trainer's arrays are the job's own
             "worker": _address(), "started": started, "finished": time.time()}
 
 

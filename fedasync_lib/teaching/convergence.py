@@ -28,14 +28,13 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 
 from ..analysis.delayed_step import largest_stable_step
 from ..analysis.queueing import predicted_drop_share, queue_model
 from ..core.config import AsyncConfig
 from ..core.data import FederatedData, load_digits_split
 from ..core.history import History
-from ..core.model_zoo import LogisticRegression
+from ..core.model import LinearModel
 from ..runner import run
 from . import run_cache
 from .experiments import SYNC_VS_ASYNC
@@ -196,24 +195,16 @@ QUADRATIC = AsyncConfig(dataset="digits", num_clients=20, concurrency=8, heterog
                         max_staleness=None, num_updates=400, eval_every=20)
 
 
-def squared_error(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per sample: half the squared distance between the class scores and the one-hot label,
-    ``||W x + b - e_y||^2 / 2``. With a linear model this is least squares: a quadratic in
-    the weights."""
-    one_hot = (labels.unsqueeze(-1) == torch.arange(scores.shape[-1])).to(scores.dtype)
-    return 0.5 * ((scores - one_hot) ** 2).sum(-1)
-
-
 @functools.lru_cache(maxsize=1)
 def quadratic_data() -> Tuple[FederatedData, float]:
     """The quadratic's data (the first ``QUADRATIC_SAMPLES`` training digits of the lesson's
     split, on each of ``QUADRATIC.num_clients`` clients; the split's test set) and its
     curvature ``L``: the largest eigenvalue of the Hessian of the mean
-    :func:`squared_error` of a linear model, ``(1/n) sum_i [x_i, 1][x_i, 1]^T`` (times the
+    squared error of a linear model (:mod:`fedasync_lib.core.dense`), ``(1/n) sum_i [x_i, 1][x_i, 1]^T`` (times the
     identity over the classes)."""
     train, test = load_digits_split(LESSON.seed)
     x, y = train.x[:QUADRATIC_SAMPLES], train.y[:QUADRATIC_SAMPLES]
-    features = np.concatenate([x.numpy().astype(np.float64), np.ones((len(x), 1))], axis=1)
+    features = np.concatenate([x.astype(np.float64), np.ones((len(x), 1))], axis=1)
     curvature = float(np.linalg.eigvalsh(features.T @ features / len(x)).max())
     data = FederatedData.from_clients([(x, y)] * QUADRATIC.num_clients, (test.x, test.y))
     return data, curvature
@@ -238,15 +229,16 @@ def quadratic_config(concurrency: int, step: float, heterogeneity: float = 0.0,
 
 
 def quadratic_run(config: AsyncConfig, weight: Optional[Weight] = None) -> History:
-    """FedBuff on the quadratic (a linear model with :func:`squared_error`, initialised
+    """FedBuff on the quadratic (a linear model with the squared error, initialised
     under the config's seed), each change weighted by ``weight`` (none by default); runs with
     this module's weights are kept in the run cache."""
     weight = weight or no_weight
     data, _ = quadratic_data()
 
     def compute() -> History:
-        model = LogisticRegression(QUADRATIC.feature_dim, QUADRATIC.num_classes, seed=config.seed)
-        return run(config, "fedbuff", data, model=model, loss=squared_error,
+        model = LinearModel(QUADRATIC.feature_dim, QUADRATIC.num_classes, seed=config.seed,
+                            loss="squared_error")
+        return run(config, "fedbuff", data, model=model,
                    buffer_step=weighted_step(weight, config.concurrency))
     if getattr(weight, "__module__", None) == __name__:
         return run_cache.cached(config, f"quadratic, fedbuff, weight {weight.__name__}", compute)

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..algorithms import bounded
 from ..core.clients import draw_mean_latencies
 from ..core.config import AsyncConfig
 from ..core.data import FederatedData, load_digits_split
 from ..core.history import History
-from ..core.model import logits
+from ..core.model import evaluate
 from ..core.scheduling import Scheduler
 from ..runner import run, server_for
 from . import run_cache
@@ -83,7 +82,7 @@ def speed_skewed_digits(config: AsyncConfig = SCHEDULING) -> FederatedData:
     usual, are sorted so that client 0 (digit 0) is the fastest and the last
     client (digit 9) the slowest."""
     train, test = load_digits_split(config.seed)
-    order = np.argsort(train.y.numpy(), kind="stable")
+    order = np.argsort(train.y, kind="stable")
     shards = np.array_split(order, config.num_clients)
     latencies = np.sort(draw_mean_latencies(config))
     return FederatedData([train.subset(np.sort(s)) for s in shards], test, latencies)
@@ -122,10 +121,7 @@ def _scheduling_run(update_order: str, client_order: str, config: AsyncConfig,
     by_speed = np.argsort(data.latencies)
     slowest_fifth = by_speed[-max(1, config.num_clients // 5):]
     slow_classes = sorted(set().union(*(data.clients[c].y.tolist() for c in slowest_fifth)))
-    mask = torch.isin(data.test.y, torch.tensor(slow_classes))
-    with torch.no_grad():
-        pred = logits(server.state, data.test.x[mask], server.module).argmax(1)
-    slow_acc = float((pred == data.test.y[mask]).float().mean())
+    slow_acc = digit_accuracy(server, slow_classes)
     return SchedulingResult(f"{update_order} / {client_order}", h, h.jain_index(applied_only=False),
                             int(delivered[by_speed[:n]].sum()), int(delivered[by_speed[-n:]].sum()),
                             h.tail_accuracy(), slow_acc, slow_classes)
@@ -322,10 +318,9 @@ def slow_digits(data: FederatedData, latencies: Sequence[float], fraction: float
 def digit_accuracy(server, digits: Sequence[int]) -> float:
     """Test accuracy of ``server``'s model on the test samples of ``digits``."""
     test = server.test_data
-    mask = torch.isin(test.y, torch.tensor(list(digits)))
-    with torch.no_grad():
-        pred = logits(server.state, test.x[mask], server.module).argmax(1)
-    return float((pred == test.y[mask]).float().mean())
+    mask = np.isin(test.y, list(digits))
+    accuracy, _ = evaluate(server.state, test.x[mask], test.y[mask], server.module, server.loss)
+    return accuracy
 
 
 def influence_over_time(history: History, sizes: Sequence[int], clients: Sequence[int],

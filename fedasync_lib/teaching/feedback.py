@@ -26,8 +26,8 @@ import numbers
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
-import torch
 
+from ..core.arrays import is_array, kind
 from . import learner_code
 
 #: Seconds a short run with the learner's code may take in :meth:`Feedback.promise`.
@@ -69,10 +69,10 @@ def type_problem(result: Any, returns: str) -> Optional[str]:
     or None if it is one."""
     if result is None:
         return "returned None: did you forget `return`?"
-    if returns in ("bool", "number", "int") and torch.is_tensor(result):
-        convert = {"bool": "bool(...)", "int": "int(...)"}.get(returns, "float(...) or .item()")
-        return (f"returned a tensor ({result!r}), not a plain Python value: convert it with "
-                f"{convert}.")
+    if returns in ("bool", "number", "int") and is_array(result):
+        convert = {"bool": "bool(...)", "int": "int(...)"}.get(returns, "float(...)")
+        return (f"returned a {kind(result)} ({result!r}), not a plain Python value: convert it "
+                f"with {convert}.")
     if returns == "bool" and not isinstance(result, (bool, np.bool_)):
         return f"returned {result!r} ({type(result).__name__}): return True or False."
     if returns == "number":
@@ -83,26 +83,26 @@ def type_problem(result: Any, returns: str) -> Optional[str]:
     if returns == "int" and not is_whole_number(result):
         return f"returned {result!r} ({type(result).__name__}): return a whole number (an int)."
     if returns == "state" and not (isinstance(result, dict)
-                                   and all(torch.is_tensor(v) for v in result.values())):
+                                   and all(is_array(v) for v in result.values())):
         return (f"returned {type(result).__name__}, not a state dict like its input "
-                "(a dict of tensors).")
+                "(a dict of arrays).")
     return None
 
 
-def state_problem(result: Dict[str, Any], like: Dict[str, torch.Tensor], what: str) -> Optional[str]:
-    """Why ``result`` (a dict of tensors) is not a state like ``like``: keys, shapes, dtypes."""
+def state_problem(result: Dict[str, Any], like: Dict[str, Any], what: str) -> Optional[str]:
+    """Why ``result`` (a dict of arrays) is not a state like ``like``: keys, shapes, dtypes."""
     if set(result) != set(like):
         return (f"{what} must return one entry per key of the state, {sorted(like)}; yours has "
                 f"{sorted(result)}.")
     for key, ref in like.items():
         got = result[key]
-        if got.shape != ref.shape:
+        if tuple(got.shape) != tuple(ref.shape):
             return (f"{what} returned {key!r} with shape {tuple(got.shape)}, but the state's "
                     f"{key!r} has shape {tuple(ref.shape)}: keep each parameter's shape.")
         if got.dtype != ref.dtype:
             return (f"{what} returned {key!r} as {got.dtype}, but the state is {ref.dtype}: keep "
-                    "its dtype (build the result from the state's own tensors, or convert with "
-                    f".to({ref.dtype})).")
+                    "its dtype (build the result from the state's own arrays, or convert with "
+                    f".astype(np.{ref.dtype})).")
     return None
 
 
@@ -145,6 +145,9 @@ class Feedback:
                       "loop that never ends?")
         if isinstance(outcome.error, NotImplementedError):
             raise NotImplementedError
+        if outcome.error is not None and "read-only" in str(outcome.error):
+            self.fail(f"{what} changed one of its inputs in place (the server keeps them "
+                      "read-only, as it still needs them): build and return new arrays instead.")
         if outcome.error is not None and explain is not None:
             reason = explain(outcome.error)
             if reason:

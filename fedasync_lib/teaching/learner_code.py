@@ -14,7 +14,10 @@ How a call is interrupted: in the main thread on a system with ``SIGALRM``
 (Linux, macOS; Jupyter runs cells in the main thread), a timer signal raises
 inside the function, which also ends a ``time.sleep``; elsewhere (Windows, a
 thread) a watchdog thread raises :class:`TookTooLong` in the caller's thread
-with ``PyThreadState_SetAsyncExc``, which ends any loop of Python code.
+with ``PyThreadState_SetAsyncExc``, which ends any loop of Python code. In the
+browser (Pyodide) there are neither timer signals nor threads: a trace function
+(``sys.settrace``) looks at the clock on each line of the learner's own code
+(code outside the installed packages and the standard library), and raises there.
 :class:`TookTooLong` derives from ``BaseException``, so a learner's ``except
 Exception`` cannot swallow it.
 """
@@ -23,7 +26,10 @@ from __future__ import annotations
 
 import ctypes
 import io
+import os
 import signal
+import sys
+import sysconfig
 import threading
 import time
 from contextlib import redirect_stderr, redirect_stdout
@@ -75,14 +81,23 @@ class _time_limit:
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.use_signal = (hasattr(signal, "SIGALRM")
-                           and threading.current_thread() is threading.main_thread())
+        main = threading.current_thread() is threading.main_thread()
+        if hasattr(signal, "SIGALRM") and hasattr(signal, "setitimer") and main:
+            self.how = "signal"
+        elif sys.platform == "emscripten":  # Pyodide: no timer signals, no threads
+            self.how = "trace"
+        else:
+            self.how = "watchdog"
 
     def __enter__(self) -> "_time_limit":
         self.started = time.monotonic()
-        if self.use_signal:
+        if self.how == "signal":
             self.previous = signal.signal(signal.SIGALRM, self._on_alarm)
             self.outer = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        elif self.how == "trace":
+            self.deadline = self.started + self.seconds
+            self.previous_trace = sys.gettrace()
+            sys.settrace(self._on_call)
         else:
             self.target = threading.get_ident()
             self.done = threading.Event()
@@ -94,18 +109,41 @@ class _time_limit:
     def _on_alarm(signum: int, frame: Any) -> None:
         raise TookTooLong()
 
+    def _on_call(self, frame: Any, event: str, arg: Any):
+        """The trace's "call" event: follow the lines of a learner's frame only."""
+        return self._on_line if _learners(frame.f_code.co_filename) else None
+
+    def _on_line(self, frame: Any, event: str, arg: Any):
+        if time.monotonic() > self.deadline:
+            raise TookTooLong()
+        return self._on_line
+
     def _watch(self) -> None:
         if not self.done.wait(self.seconds):
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.target),
                                                        ctypes.py_object(TookTooLong))
 
     def __exit__(self, *exc: Any) -> None:
-        if self.use_signal:
+        if self.how == "signal":
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.previous)
             if self.outer[0] > 0:  # an enclosing limit: give it back what is left of it
                 left = self.outer[0] - (time.monotonic() - self.started)
                 signal.setitimer(signal.ITIMER_REAL, max(left, 1e-3))
+        elif self.how == "trace":
+            sys.settrace(self.previous_trace)
         else:
             self.done.set()
             self.watchdog.join()
+
+
+#: Where the installed packages, the standard library and this package live: code there is
+#: not the learner's.
+_LIBRARY = tuple({os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                  *(p for p in (sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib",
+                                                                        "purelib", "platlib")) if p)})
+
+
+def _learners(filename: str) -> bool:
+    """True for code a learner wrote (a notebook cell), false for library code."""
+    return not (filename.startswith(_LIBRARY) or filename.startswith("<frozen"))

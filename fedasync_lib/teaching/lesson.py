@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Sequence
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from ..algorithms import ignored_fields
 from ..algorithms import staleness as staleness_fns
@@ -28,8 +26,7 @@ from ..core.clients import draw_mean_latencies
 from ..core.config import AsyncConfig
 from ..core.data import FederatedData, load_digits_split, make_federated_data
 from ..core.history import History
-from ..core.model import AsyncModel
-from ..core.model_zoo import DigitsCNN, LogisticRegression
+from ..core.model import AsyncModel, DenseModel
 from ..runner import run, server_for
 from . import run_cache
 from .timeline import Job, async_jobs, utilization
@@ -372,10 +369,12 @@ def classroom_run(algorithm: str, concurrency: int, heterogeneity: float, stalen
 MODELS = ("built-in MLP", "CNN", "logistic regression")
 
 
-def make_model(name: str, config: AsyncConfig = LESSON) -> nn.Module:
+def make_model(name: str, config: AsyncConfig = LESSON):
     """A fresh model ``name`` (one of :data:`MODELS`) for ``config``'s data, seeded by it."""
     if name == "built-in MLP":
         return AsyncModel(config)
+    from ..core.model_zoo import DigitsCNN, LogisticRegression  # torch: notebook 7 only
+
     if name == "CNN":
         return DigitsCNN(num_classes=config.num_classes, seed=config.seed)
     if name == "logistic regression":
@@ -424,7 +423,9 @@ def _model_run(name: str, config: AsyncConfig, data: FederatedData) -> ModelRun:
     start = time.perf_counter()
     history = server.train()
     seconds = time.perf_counter() - start
-    return ModelRun(name, history, sum(p.numel() for p in model.parameters()),
+    parameters = (model.num_parameters() if isinstance(model, DenseModel)
+                  else sum(p.numel() for p in model.parameters()))
+    return ModelRun(name, history, parameters,
                     server.local_training.name, seconds / max(1, len(history.updates)))
 
 
@@ -450,12 +451,12 @@ def two_digit_shards(config: AsyncConfig = LESSON, images: bool = True) -> Feder
     their own data; ``images`` gives ``x`` the shape ``(n, 1, 8, 8)``.
     """
     train, test = load_digits_split(config.seed)
-    order = np.argsort(train.y.numpy(), kind="stable")
+    order = np.argsort(train.y, kind="stable")
     shards = np.array_split(order, 2 * config.num_clients)
     pairing = seeding.rng(config.seed, "two-digit-shards").permutation(len(shards))
     shape = (-1, 1, 8, 8) if images else (-1, train.x.shape[1])
     clients = []
     for c in range(config.num_clients):
-        rows = torch.from_numpy(np.concatenate([shards[i] for i in pairing[2 * c: 2 * c + 2]]))
+        rows = np.concatenate([shards[i] for i in pairing[2 * c: 2 * c + 2]])
         clients.append((train.x[rows].reshape(shape), train.y[rows]))
     return FederatedData.from_clients(clients, (test.x.reshape(shape), test.y))

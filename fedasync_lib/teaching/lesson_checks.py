@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List, Sequence
 
-import torch
+import numpy as np
 
 from ..algorithms import staleness as staleness_functions
+from ..core.model import frozen
 from .feedback import Feedback as _Feedback
 from .feedback import Rejected as _Rejected
 from .feedback import Verdict, state_problem
@@ -172,15 +173,16 @@ def check_hinge(hinge_weight: Callable[[int, float, int], float]) -> Verdict:
 
 
 # --- Exercise 4.1: FedAsync's mixing step ----------------------------------------------------------
-def check_mix(mix: Callable[[Dict[str, torch.Tensor], Dict[str, torch.Tensor], float],
-                            Dict[str, torch.Tensor]]) -> Verdict:
+def check_mix(mix: Callable[[Dict[str, np.ndarray], Dict[str, np.ndarray], float],
+                            Dict[str, np.ndarray]]) -> Verdict:
     """Checks ``mix(server, client, alpha_t)`` = (1 - alpha_t) server + alpha_t client, key by key."""
     fb = _Feedback("Exercise 4.1", fallback=False)
 
     def checks() -> None:
-        server = {"w": torch.tensor([0.0, 10.0]), "b": torch.tensor([1.0])}
-        client = {"w": torch.tensor([10.0, 0.0]), "b": torch.tensor([3.0])}
-        before = {k: v.clone() for k, v in {**server, **{"c" + k: v for k, v in client.items()}}.items()}
+        # float32 arrays, read-only: what the server's states are.
+        server = frozen({"w": np.array([0.0, 10.0], np.float32), "b": np.array([1.0], np.float32)})
+        client = frozen({"w": np.array([10.0, 0.0], np.float32), "b": np.array([3.0], np.float32)})
+        before = {k: v.copy() for k, v in {**server, **{"c" + k: v for k, v in client.items()}}.items()}
         out = fb.call(mix, server, client, 0.2, what="mix(server, client, 0.2)", returns="state")
         problem = state_problem(out, server, "mix")
         if problem:
@@ -195,8 +197,8 @@ def check_mix(mix: Callable[[Dict[str, torch.Tensor], Dict[str, torch.Tensor], f
         elif got["w"] == [2.0, 10.0] or got["w"] == [10.0, 10.0]:
             problem += ": the result is not a weighted average of the two"
         fb.expect(got == right, problem + ".")
-        unchanged = all(torch.equal(before[k], server[k]) for k in server) and all(
-            torch.equal(before["c" + k], client[k]) for k in client)
+        unchanged = all(np.array_equal(before[k], server[k]) for k in server) and all(
+            np.array_equal(before["c" + k], client[k]) for k in client)
         fb.expect(unchanged, "mix changed its inputs in place: build and return a new dict, "
                              "because the server keeps the old model for the updates in flight.")
         for alpha, which, name in ((0.0, server, "the server's model"),
@@ -206,7 +208,7 @@ def check_mix(mix: Callable[[Dict[str, torch.Tensor], Dict[str, torch.Tensor], f
             problem = state_problem(out, server, f"mix(server, client, {alpha})")
             if problem:
                 fb.fail(problem)
-            fb.expect(all(torch.allclose(out[k], which[k]) for k in server),
+            fb.expect(all(np.allclose(out[k], which[k]) for k in server),
                       f"with alpha_t = {alpha:g} the result must be {name} unchanged.")
 
     fb.part("mix", checks)

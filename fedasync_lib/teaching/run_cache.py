@@ -63,13 +63,12 @@ def code_version() -> str:
 
 
 def data_digest(data: FederatedData) -> str:
-    """A hash of the clients' and the test set's tensors (dtype, shape and bytes) and the
+    """A hash of the clients' and the test set's arrays (dtype, shape and bytes) and the
     latencies: the key of a run on data that a user brought (:meth:`FederatedData.from_clients`),
     so that two processes that build the same data share the run."""
     digest = hashlib.sha256()
     for part in [*data.clients, data.test]:
-        for tensor in (part.x, part.y):
-            array = tensor.detach().cpu().contiguous().numpy()
+        for array in (np.ascontiguousarray(part.x), np.ascontiguousarray(part.y)):
             digest.update(f"{array.dtype} {array.shape}".encode())
             digest.update(array.tobytes())
     digest.update(repr(None if data.latencies is None else np.asarray(data.latencies).tolist()).encode())
