@@ -38,3 +38,23 @@ html_title = "fedasync"
 html_show_sourcelink = False
 html_theme_options = {"page_width": "1100px", "sidebar_width": "260px"}
 html_extra_path = ["extra"]  # index.html at the top of the site, pointing at book/index.html
+
+# "Run it in your browser": a link on each lesson page that the JupyterLite site carries
+# (scripts/lite.sh; docs/lite.md) into that site. The two sites are published side by side
+# (build/book and build/lite), so the link is relative; FEDASYNC_LITE_URL sets another base.
+templates_path = ["_templates"]
+LITE_URL = __import__("os").environ.get("FEDASYNC_LITE_URL", "")
+#: The notebooks in the JupyterLite site: the ones that need neither Dask nor torch.
+LITE_NOTEBOOKS = ("01_", "02_", "03_", "04_", "05_", "exercise_", "design_challenge")
+
+
+def lite_link(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    folder, _, name = pagename.rpartition("/")
+    if folder != "notebooks" or not name.startswith(LITE_NOTEBOOKS):
+        return
+    base = LITE_URL or "../" * (pagename.count("/") + 1) + "lite/"
+    context["lite_url"] = f"{base.rstrip('/')}/lab/index.html?path={name}.ipynb"
+
+
+def setup(app):
+    app.connect("html-page-context", lite_link)
