@@ -118,7 +118,7 @@ def _scheduling_run(update_order: str, client_order: str, config: AsyncConfig,
     h = server.train()
     delivered = h.contributions(applied_only=False)
     n = max(1, config.num_clients // 10)
-    by_speed = np.argsort(data.latencies)
+    by_speed = np.argsort(data.latencies, kind="stable")
     slowest_fifth = by_speed[-max(1, config.num_clients // 5):]
     slow_classes = sorted(set().union(*(data.clients[c].y.tolist() for c in slowest_fifth)))
     slow_acc = digit_accuracy(server, slow_classes)
@@ -141,7 +141,7 @@ def fairness(runs: Sequence) -> tuple:
     jain, slow, times = [], [], []
     for h, data in runs:
         delivered = h.contributions(applied_only=False)
-        slowest = np.argsort(data.latencies)[-max(1, len(delivered) // 5):]
+        slowest = np.argsort(data.latencies, kind="stable")[-max(1, len(delivered) // 5):]
         jain.append(h.jain_index(applied_only=False))
         slow.append(delivered[slowest].sum() / (delivered.sum() * len(slowest) / len(delivered)))
         times.append(h.virtual_time)
@@ -206,8 +206,9 @@ def update_distances(config: AsyncConfig = LESSON, seeds: Sequence[int] = (42, 1
     per seed, pooled. The runs mix with ``rule`` (by default FedAsync's staleness weighting
     alpha (1 + t)^-1/2, :func:`~fedasync_lib.algorithms.adaptive.staleness_only`): measure on
     the trajectory that a rule built on the distances will run on. On a trajectory with
-    constant weighting the models move farther, and the distances come out about twice as
-    large (Exercise E3 calibrates its trust region on this)."""
+    constant weighting the models move farther: on the lesson's four seeds the median
+    distance is 0.140 against 0.051 (Exercise E3 prints both and calibrates its trust
+    region on the second)."""
     from ..algorithms.adaptive import model_distance, staleness_only
 
     mixing = rule if rule is not None else staleness_only()
@@ -303,7 +304,7 @@ def crossover(heterogeneities: Sequence[float], target: float, config: AsyncConf
 # --- Exercise 2: the fast-client bias, measured and corrected -----------------------------------
 def slow_clients(latencies: Sequence[float], fraction: float = 0.2) -> np.ndarray:
     """Ids of the slowest ``fraction`` of the clients (at least one)."""
-    order = np.argsort(np.asarray(latencies))
+    order = np.argsort(np.asarray(latencies), kind="stable")
     return order[-max(1, int(round(fraction * len(order)))):]
 
 

@@ -353,7 +353,7 @@ def plot_staleness_profile(p: StalenessProfile) -> Figure:
     left.set_ylabel("updates")
     left.set_title(f"concurrency {p.concurrency}, heterogeneity {p.heterogeneity:g}")
     left.legend()
-    order = np.argsort(p.client_latency)
+    order = np.argsort(p.client_latency, kind="stable")
     right.bar(np.arange(len(order)), p.contributions[order], color=COLORS["hinge"])
     right.set_xticks(np.arange(len(order)))
     right.set_xticklabels([f"{p.client_latency[i]:.2g}" for i in order], rotation=90, fontsize=8)
@@ -518,7 +518,7 @@ def plot_scheduling(results) -> Figure:
     """Exercise 2: updates per client (fastest first) for each scheduler, and the scores."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
     n = len(results[0].history.client_latency)
-    order = np.argsort(results[0].history.client_latency)
+    order = np.argsort(results[0].history.client_latency, kind="stable")
     width = 0.8 / len(results)
     for i, r in enumerate(results):
         counts = r.history.contributions(applied_only=False)[order]
@@ -794,7 +794,7 @@ def plot_staleness_prediction(p) -> Figure:
     and mean-field) and measured (marker area: its share of the updates); and each client's
     share of the updates, predicted against measured."""
     fig, (left, right) = plt.subplots(1, 2)
-    order = np.argsort(p.durations)
+    order = np.argsort(p.durations, kind="stable")
     d = p.durations[order]
     seen = ~np.isnan(p.measured[order])
     left.scatter(d[seen], p.measured[order][seen], s=2000 * p.measured_share[order][seen],

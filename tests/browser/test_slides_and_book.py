@@ -97,6 +97,9 @@ def test_the_book_opens_offline_with_its_math_and_figures(browser, book, screens
         w.page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 5",
                                  timeout=60_000)  # MathJax, from the site, set the formulas
         assert w.page.locator("img").count() >= 3  # the learner copy: answers keep no figure
+        # "Run it in your browser": into the JupyterLite site, published beside the book.
+        link = w.page.locator(".lite-link a").first.get_attribute("href")
+        assert link == "../../lite/lab/index.html?path=05_analyzing_convergence.ipynb", link
         w.page.wait_for_timeout(500)
         assert w.images_loaded() == []
         w.check()
