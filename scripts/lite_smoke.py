@@ -145,6 +145,36 @@ class Handler(SimpleHTTPRequestHandler):
         pass
 
 
+def serve(folder: Path) -> Site:
+    """The site in ``folder``, served on 127.0.0.1 from a background thread."""
+    site = Site(folder)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    return site
+
+
+def offline(context, site: Site):
+    """Abort every request of ``context`` (its pages' web and service workers' too) that is
+    not for ``site``, and record it. Returns the list of recorded addresses and the route
+    handler (to take it off again with ``context.unroute("**/*", handler)``)."""
+    host = urlsplit(site.url).netloc
+    off_site: list[str] = []
+
+    def route(r):
+        if urlsplit(r.request.url).netloc == host:
+            r.continue_()
+        else:
+            off_site.append(r.request.url)
+            r.abort()
+
+    def request(req):
+        if urlsplit(req.url).netloc != host and not req.url.startswith(("data:", "blob:")):
+            off_site.append(req.url)
+
+    context.route("**/*", route)
+    context.on("request", request)
+    return off_site, route
+
+
 def wheel_version(site_dir: Path) -> str | None:
     """The fedasync version in the site's lock (what `import fedasync_lib` should print)."""
     lock = site_dir / "static" / "pyodide" / "pyodide-lock.json"
@@ -241,32 +271,16 @@ def main(argv=None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    site = Site(site_dir)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    host = urlsplit(site.url).netloc
-    off_site: list[str] = []
+    site = serve(site_dir)
     console_errors: list[str] = []
-
-    def route(r):
-        if urlsplit(r.request.url).netloc == host:
-            r.continue_()
-        else:
-            off_site.append(r.request.url)
-            r.abort()
-
-    def request(req):
-        if urlsplit(req.url).netloc != host and not req.url.startswith(("data:", "blob:")):
-            off_site.append(req.url)
-
-    results = []
+    results, off_site = [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
             # Every request not for the site is aborted and recorded, also those of the
             # kernel's web worker and of the site's service worker.
-            context.route("**/*", route)
-            context.on("request", request)
+            off_site, route = offline(context, site)
             context.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
             log(f"serving {site_dir} at {site.url}; Chromium {executable}")
             results.append(open_and_run(context, site, "cold", args.timeout, args.screenshot))

@@ -17,10 +17,8 @@ import fcntl
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import nbformat
 import pytest
@@ -75,24 +73,11 @@ def offline_page(lite_site):
         pytest.fail(lite_smoke.chromium.how_to_get_one())
     from playwright.sync_api import sync_playwright
 
-    site = lite_smoke.Site(lite_site)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    host = urlsplit(site.url).netloc
-    off_site: list[str] = []
-
-    def route(r):
-        if urlsplit(r.request.url).netloc == host:
-            r.continue_()
-        else:
-            off_site.append(r.request.url)
-            r.abort()
-
+    site = lite_smoke.serve(lite_site)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(executable), args=lite_smoke.CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        context.route("**/*", route)
-        context.on("request", lambda req: off_site.append(req.url) if urlsplit(req.url).netloc
-                   not in (host, "") and not req.url.startswith(("data:", "blob:")) else None)
+        off_site, _ = lite_smoke.offline(context, site)
         try:
             yield context, site
         finally:
