@@ -185,4 +185,4 @@ def scores(weights: Sequence[np.ndarray], x1: np.ndarray) -> np.ndarray:
 def one_hot_t(y: np.ndarray, classes: int, dtype=np.float32) -> np.ndarray:
     """One-hot labels with the classes before the samples: ``y (..., B)`` to ``(..., C, B)``,
     the layout of :func:`gradients`."""
-    return (y[..., None, :] == np.arange(classes)[:, None]).astype(dtype)
+    return np.ascontiguousarray(np.swapaxes(one_hot(y, classes, dtype), -1, -2))

@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -703,10 +703,12 @@ def check_delay_weight(weight: Callable[[int, int], float]) -> Verdict:
     fb = Feedback("Exercise 5.2")
 
     def check() -> None:
+        seen: Dict[Tuple[int, int], float] = {}  # (staleness, concurrency) -> the weight
         for c in (1, 2, 4, 10, 16):
             previous = None
             for t in range(0, 4 * c + 8):
-                got = float(fb.call(weight, t, c, returns="number", what=f"weight({t}, {c})"))
+                got = seen[t, c] = float(fb.call(weight, t, c, returns="number",
+                                                 what=f"weight({t}, {c})"))
                 if not 0.0 <= got <= 1.0:
                     fb.fail(f"weight({t}, {c}) is {got!r}: a weight must lie between 0 and 1.")
                 if t == 0 and got < 1.0 - 1e-12:
@@ -739,7 +741,7 @@ def check_delay_weight(weight: Callable[[int, int], float]) -> Verdict:
         fb.promise("weight", lambda: yours.extend(runs(weight)))
         unstable = [seed for seed, h in zip(SEEDS, yours) if not h.stable]
         if unstable:
-            drops_all = all(float(weight(t, 16)) == 0.0 for t in range(1, 16))
+            drops_all = all(seen[t, 16] == 0.0 for t in range(1, 4 * 16 + 8))
             fb.fail(f"your weight is unstable at 16 clients in flight and a server step of 4: on "
                     f"{len(unstable)} of {len(yours)} seeds (seed {', '.join(map(str, unstable))}) "
                     "the training loss passed twice its start or ended above it; "
