@@ -28,8 +28,13 @@ implementation of the forward pass, the losses and the gradients: local SGD
 (:mod:`fedasync_lib.core.training_dense`), evaluation and the gradient norm of notebook 5 all
 call them. ``tests/test_training.py`` checks them against ``torch.optim.SGD`` with autograd.
 
+**Classes first for the softmax.** The last layer's scores are computed transposed,
+``(K, C, B)``, so that the softmax's max and sum run over a short axis with the samples
+contiguous (several times faster in numpy than over a last axis ``C`` long; see
+:func:`forward`).
+
 Nothing here imports torch, so the simulator runs where torch does not exist (in the browser,
-on Pyodide). The arithmetic is float32, as the clients' SGD in the papers' experiments.
+on Pyodide). The arithmetic is float32, as it was in the torch engine before.
 """
 
 from __future__ import annotations
