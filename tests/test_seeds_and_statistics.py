@@ -47,7 +47,7 @@ def test_train_loss_is_the_server_models_loss_on_all_training_samples():
     y = torch.as_tensor(np.concatenate([c.dataset.y for c in server.clients]))
     module = server.module.to_module()
     module.load_state_dict(dict(zip(module.state_dict(),
-                                    (torch.as_tensor(v) for v in server.state.values()))))
+                                    (torch.tensor(v) for v in server.state.values()))))
     direct = F.cross_entropy(module(x), y).item()
     assert h.evals[-1]["train_loss"] == pytest.approx(direct, rel=1e-5)
     assert h.summary()["train_loss"] == h.evals[-1]["train_loss"]
