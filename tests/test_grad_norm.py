@@ -16,7 +16,8 @@ from fedasync_lib.runner import server_for
 
 def direct(module: nn.Module, state, clients, loss) -> float:
     """(1/n) sum_i mean_j loss over client i, differentiated by plain autograd."""
-    module.load_state_dict(dict(zip(module.state_dict(), (v.clone() if torch.is_tensor(v) else torch.tensor(v) for v in state.values()))))
+    copies = (v.clone() if torch.is_tensor(v) else torch.tensor(v) for v in state.values())
+    module.load_state_dict(dict(zip(module.state_dict(), copies)))
     module.zero_grad()
     total = sum(loss(module(torch.as_tensor(c.x)), torch.as_tensor(c.y)).mean()
                 for c in clients) / len(clients)
