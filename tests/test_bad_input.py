@@ -14,7 +14,7 @@ from fedasync_lib.__main__ import main
 from fedasync_lib.core import memory
 from fedasync_lib.core.scheduling import Scheduler
 from fedasync_lib.core.training import JobSteps, LocalJob, local_trainer
-from fedasync_lib.runner import build
+from fedasync_lib.runner import build, server_for
 
 CFG = AsyncConfig(num_updates=30, eval_every=10, concurrency=5, heterogeneity=1.0)
 
@@ -72,13 +72,27 @@ def test_a_mixing_rule_that_changes_the_server_model_in_place_is_stopped():
 @pytest.mark.parametrize("step,phrase", [
     (lambda x, buf, lr: None, "buffer_step returned NoneType: expected a state dict"),
     (lambda x, buf, lr: {k: v for k, v in list(x.items())[1:]}, r"wrong keys \(missing \['net.0.weight'\]"),
-    (lambda x, buf, lr: {k: v.astype(np.float64) for k, v in x.items()}, "as a float64 numpy array"),
+    (lambda x, buf, lr: {k: v.astype(np.int64) for k, v in x.items()}, "as a int64 numpy array"),
     (lambda x, buf, lr: {k: v[None] for k, v in x.items()}, "of shape"),
     (lambda x, buf, lr: {k: 1.0 for k in x}, "returned float for 'net.0.weight'"),
 ])
 def test_buffer_step_results_are_checked_at_once(step, phrase):
     with pytest.raises(ValueError, match=phrase):
         run(CFG.replace(buffer_size=2), "fedbuff", buffer_step=step)
+
+
+def test_a_buffer_step_in_float64_is_cast_to_the_state_dtype_and_runs_as_fedbuff():
+    """numpy 2 makes ``d / np.sqrt(1 + s)`` float64 for a float32 ``d``: a right step, in
+    another precision. The run casts it back and goes on exactly as with FedBuff's own step."""
+    cfg = CFG.replace(buffer_size=2)
+    own = run(cfg, "fedbuff")
+    server = server_for(cfg, "fedbuff", buffer_step=lambda x, buf, lr: {
+        k: x[k] + lr * sum(d[k] / np.sqrt(1 + s) for d, s in buf) / len(buf) for k in x})
+    mine = server.train()
+    assert all(v.dtype == np.float32 for v in server.model.state.values())
+    np.testing.assert_allclose(mine.column("accuracy", "evals"), own.column("accuracy", "evals"),
+                               atol=1e-6)
+    np.testing.assert_allclose(mine.column("loss", "evals"), own.column("loss", "evals"), rtol=1e-5)
 
 
 def test_a_buffer_step_that_changes_its_inputs_in_place_is_stopped():

@@ -29,6 +29,15 @@ def float64_step(x, buf, lr):
     return {k: v.astype(np.float64) for k, v in fedbuff_step(x, buf, lr).items()}
 
 
+def int_step(x, buf, lr):
+    return {k: v.astype(np.int64) for k, v in fedbuff_step(x, buf, lr).items()}
+
+
+def np_sqrt_step(x, buf, lr):
+    """Right, written with numpy's sqrt: numpy 2 makes float32 / np.float64 a float64 array."""
+    return {k: x[k] + lr * sum(d[k] / np.sqrt(1 + s) for d, s in buf) / len(buf) for k in x}
+
+
 def scalar_step(x, buf, lr):
     return {k: float(v.sum()) for k, v in fedbuff_step(x, buf, lr).items()}
 
@@ -38,7 +47,7 @@ def extra_dim_step(x, buf, lr):
 
 
 @pytest.mark.parametrize("step,phrase", [
-    (float64_step, "as float64, but the state is float32: keep its dtype"),
+    (int_step, "as int64, but the state is float32: keep its dtype"),
     (scalar_step, "not a state dict like its input"),
     (extra_dim_step, "with shape (1, 2), but the state's 'w' has shape (2,)"),
     (lambda x, buf, lr: {k: v.tolist() for k, v in x.items()}, "not a state dict like its input"),
@@ -47,6 +56,18 @@ def extra_dim_step(x, buf, lr):
 def test_exercise_4_judges_dtypes_and_shapes(step, phrase, capsys):
     ok, out = verdict(capsys, check_exercise_4, step)
     assert not ok and phrase in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("step", [float64_step, np_sqrt_step])
+def test_exercise_4_passes_a_right_step_in_another_float_precision(step, capsys):
+    ok, out = verdict(capsys, check_exercise_4, step)
+    assert ok and "all" in out and "passed" in out, out
+
+
+def test_check_mix_passes_a_numpy_scalar_alpha_that_promotes_to_float64(capsys):
+    ok, out = verdict(capsys, check_mix,
+                      lambda s, c, a: {k: (1 - np.float64(a)) * s[k] + np.float64(a) * c[k] for k in s})
+    assert ok, out
 
 
 def test_check_mix_judges_integer_arrays(capsys):
@@ -59,7 +80,7 @@ def test_check_mix_judges_tensors_where_arrays_are_expected(capsys):
     torch = pytest.importorskip("torch")
     ok, out = verdict(capsys, check_mix,
                       lambda s, c, a: {k: torch.as_tensor((1 - a) * s[k] + a * c[k]) for k in s})
-    assert not ok and "as torch.float32, but the state is float32" in out and "Traceback" not in out
+    assert not ok and "as a tensor, but the state holds numpy arrays" in out and "Traceback" not in out
 
 
 def test_a_scheduler_with_the_wrong_signature_is_told_what_the_server_calls(capsys):

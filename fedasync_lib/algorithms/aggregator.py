@@ -98,5 +98,8 @@ class AsyncAggregator:
 
 def mix(server: State, client: State, alpha: float) -> State:
     """(1 - alpha) * server + alpha * client, as a new state (inputs untouched); numpy arrays
-    or tensors alike. alpha = 0 gives the server's model and alpha = 1 the client's, exactly."""
+    or tensors alike. alpha = 0 gives the server's model and alpha = 1 the client's, exactly.
+    alpha is taken as a Python float, so that a numpy scalar does not promote a float32 state
+    to float64 (numpy 2 keeps a numpy scalar's type, NEP 50)."""
+    alpha = float(alpha)
     return {k: (1.0 - alpha) * server[k] + alpha * client[k] for k in server}

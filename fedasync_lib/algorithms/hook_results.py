@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import numpy as np
 
-from ..core.arrays import fingerprint, is_array, kind, same_kind
+from ..core.arrays import cast_like, fingerprint, is_array, is_floating, kind, same_kind
 
 
 def as_bool(value: Any, hook: str) -> bool:
@@ -41,7 +41,12 @@ def as_rate(value: Any, hook: str) -> float:
 
 
 def check_state(result: Any, like: Mapping[str, Any], hook: str) -> Dict[str, Any]:
-    """``result`` if it is a state like ``like`` (same keys, shapes and dtypes); else ``ValueError``."""
+    """``result`` as a state like ``like`` (same keys, kinds and shapes); else ``ValueError``.
+
+    An entry of another floating precision (float64 where the state is float32, as numpy 2
+    gives for ``d / np.sqrt(2.0)``) is cast to the state's dtype; any other dtype (an integer
+    array, say) is refused.
+    """
     if not isinstance(result, Mapping):
         raise ValueError(f"{hook} returned {type(result).__name__}: expected a state dict like "
                          f"the server's, with the keys {sorted(like)}")
@@ -49,16 +54,19 @@ def check_state(result: Any, like: Mapping[str, Any], hook: str) -> Dict[str, An
         missing, extra = sorted(set(like) - set(result)), sorted(set(result) - set(like))
         raise ValueError(f"{hook} returned a state with the wrong keys (missing {missing}, "
                          f"extra {extra}): expected the server state's keys {sorted(like)}")
+    state = {}
     for key, ref in like.items():
         got = result[key]
         if not same_kind(got, ref):
             raise ValueError(f"{hook} returned {type(got).__name__} for {key!r}: expected a "
                              f"{kind(ref)} of shape {tuple(ref.shape)}, like the server state")
-        if tuple(got.shape) != tuple(ref.shape) or got.dtype != ref.dtype:
+        if tuple(got.shape) != tuple(ref.shape) or (
+                got.dtype != ref.dtype and not (is_floating(got) and is_floating(ref))):
             raise ValueError(f"{hook} returned {key!r} as a {got.dtype} {kind(got)} of shape "
                              f"{tuple(got.shape)}: expected {ref.dtype} of shape {tuple(ref.shape)}, "
                              "like the server state")
-    return dict(result)
+        state[key] = cast_like(got, ref)
+    return state
 
 
 class Untouched:

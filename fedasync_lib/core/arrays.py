@@ -34,6 +34,27 @@ def same_kind(value: Any, like: Any) -> bool:
     return is_tensor(value) if is_tensor(like) else isinstance(value, np.ndarray)
 
 
+def is_floating(value: Any) -> bool:
+    """True for a numpy array or tensor of a floating dtype (float16, float32, float64, ...)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind == "f"
+    return bool(getattr(value.dtype, "is_floating_point", False))
+
+
+def cast_like(value: Any, like: Any) -> Any:
+    """``value`` in ``like``'s dtype (a new array only when the dtypes differ).
+
+    Used where a learner's floating result has another precision than the state: numpy 2
+    promotes ``float32_array / np.sqrt(2.0)`` to float64 (a numpy scalar keeps its type, NEP 50),
+    which is a correct answer in the wrong precision, not a wrong answer.
+    """
+    if value.dtype == like.dtype:
+        return value
+    if isinstance(value, np.ndarray):
+        return value.astype(like.dtype)
+    return value.to(like.dtype)
+
+
 def fingerprint(value: Any) -> int:
     """A number that changes when ``value`` is changed in place: a tensor's version counter,
     a numpy array's CRC-32 of its bytes."""

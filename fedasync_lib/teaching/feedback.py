@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from ..core.arrays import is_array, kind
+from ..core.arrays import is_array, is_floating, kind, same_kind
 from . import learner_code
 
 #: Seconds a short run with the learner's code may take in :meth:`Feedback.promise`.
@@ -90,7 +90,9 @@ def type_problem(result: Any, returns: str) -> Optional[str]:
 
 
 def state_problem(result: Dict[str, Any], like: Dict[str, Any], what: str) -> Optional[str]:
-    """Why ``result`` (a dict of arrays) is not a state like ``like``: keys, shapes, dtypes."""
+    """Why ``result`` (a dict of arrays) is not a state like ``like``: keys, shapes, dtypes.
+
+    Another floating precision is no problem: the run casts it to the state's dtype."""
     if set(result) != set(like):
         return (f"{what} must return one entry per key of the state, {sorted(like)}; yours has "
                 f"{sorted(result)}.")
@@ -99,7 +101,11 @@ def state_problem(result: Dict[str, Any], like: Dict[str, Any], what: str) -> Op
         if tuple(got.shape) != tuple(ref.shape):
             return (f"{what} returned {key!r} with shape {tuple(got.shape)}, but the state's "
                     f"{key!r} has shape {tuple(ref.shape)}: keep each parameter's shape.")
-        if got.dtype != ref.dtype:
+        if not same_kind(got, ref):
+            return (f"{what} returned {key!r} as a {kind(got)}, but the state holds "
+                    f"{kind(ref)}s: return the same kind of array as the state's.")
+        if got.dtype != ref.dtype and not (is_floating(got) and is_floating(ref)):
+            # Another floating precision is cast by the run (hook_results.check_state).
             return (f"{what} returned {key!r} as {got.dtype}, but the state is {ref.dtype}: keep "
                     "its dtype (build the result from the state's own arrays, or convert with "
                     f".astype(np.{ref.dtype})).")
