@@ -135,6 +135,9 @@ mkdir -p "$WORK/jupyter-config" "$WORK/jupyter-data"
 #    put it in place with its stamp.
 "$VENV/bin/python" scripts/lite_site.py check "$WORK/out" --official-lock "$NPM_PYODIDE/pyodide-lock.json"
 cp "$WORK/fedasync-lite-sources.json" "$WORK/out/"
+# The classroom app with no server: classroom.html opens the classroom notebook in
+# JupyterLite's REPL, which runs it at once with its code hidden (docs/lite.md).
+"$VENV/bin/python" scripts/lite_site.py app "$WORK/src/files/classroom.ipynb" "$WORK/out/classroom.html"
 echo "$inputs" > "$WORK/out/$STAMP_NAME"
 rm -rf "$OUT"
 mv "$WORK/out" "$OUT"

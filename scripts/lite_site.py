@@ -4,6 +4,8 @@ into the JupyterLite folder (``prepare``), and check the built site (``check``).
     python scripts/lite_site.py prepare --npm-pyodide DIR --wheels-from SRC \\
         --extra-wheel WHL ... --package-wheel WHL --lite-dir DIR
     python scripts/lite_site.py check SITE --official-lock FILE
+    python scripts/lite_site.py notebooks FOLDER
+    python scripts/lite_site.py app NOTEBOOK SITE/classroom.html
 
 Run by .venv-lite's Python (it uses ``packaging`` for the wheels' requirements).
 
@@ -399,6 +401,60 @@ def notebooks(args) -> None:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
+# The app's first cell, run before the notebook's own: a style that hides every input (the
+# code) and the console's prompt, so that the page shows the notebook's text, its widgets and
+# its plots only; and matplotlib imported with its one-time "building the font cache" notice
+# (on stderr, in every new browser kernel) kept off the page.
+APP_PRELUDE = """\
+import contextlib, io
+from IPython.display import HTML, display
+display(HTML("<style>.jp-CodeConsole-content .jp-InputArea, .jp-CodeConsole-input "
+             "{display: none}</style>"))
+with contextlib.redirect_stderr(io.StringIO()):
+    import matplotlib.pyplot
+"""
+
+
+def app_url(notebook: Path) -> str:
+    """The address, relative to the site's root, that runs ``notebook`` as an app: JupyterLite's
+    REPL, which runs the ``code`` given in its address when it opens (``hideCodeInput`` hides
+    the inputs of what is typed at its prompt, not of that code: hence the prelude's style).
+    The notebook's Markdown cells are shown as Markdown, its code cells run as they are, in
+    order; nothing of them is copied into this script."""
+    from urllib.parse import urlencode
+    nb = json.loads(notebook.read_text())
+    code = [APP_PRELUDE]
+    for cell in nb["cells"]:
+        source = joined(cell["source"])
+        if cell["cell_type"] == "markdown":
+            code.append(f"from IPython.display import Markdown, display\ndisplay(Markdown({source!r}))")
+        elif cell["cell_type"] == "code":
+            code.append(source)
+    return "repl/index.html?" + urlencode([("kernel", "python"), ("showBanner", "0")]
+                                          + [("code", c) for c in code])
+
+
+def app(args) -> None:
+    """Write ``args.page``: a page that opens the notebook ``args.notebook`` as an app."""
+    import html
+    target = app_url(Path(args.notebook))
+    title = html.escape(args.title)
+    Path(args.page).write_text(f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title}</title>
+<meta http-equiv="refresh" content="0; url={html.escape(target)}">
+</head>
+<body>
+<p>{title}: opening <a href="{html.escape(target)}">the app</a> (a Python kernel starts in this
+browser tab first).</p>
+<script>location.replace({json.dumps(target)});</script>
+</body>
+</html>
+""")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -416,8 +472,12 @@ def main(argv=None) -> None:
     c.add_argument("--official-lock", required=True)
     n = sub.add_parser("notebooks", help="join the multi-line strings of the notebooks in a folder")
     n.add_argument("folder")
+    a = sub.add_parser("app", help="write a page that opens a notebook as an app (the REPL)")
+    a.add_argument("notebook")
+    a.add_argument("page")
+    a.add_argument("--title", default="Asynchronous federated learning: classroom app")
     args = parser.parse_args(argv)
-    {"prepare": prepare, "check": check, "notebooks": notebooks}[args.command](args)
+    {"prepare": prepare, "check": check, "notebooks": notebooks, "app": app}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -235,3 +235,38 @@ def test_exercise_1_runs_in_pyodide_and_its_checker_judges_a_pasted_answer(offli
     page.screenshot(path=str(screenshots / "lite__exercise_1_checked.png"))
     page.close()
     assert re.search(r"Exercise E1: all \d+ checks passed", verdict), verdict
+
+
+def test_the_classroom_app_runs_in_the_browser_with_its_code_hidden(offline_page, screenshots):
+    """classroom.html opens the classroom notebook as an app (JupyterLite's REPL): its text,
+    widgets and plot, no code and no editor; a slider dragged re-runs it and re-plots."""
+    context, site = offline_page
+    page = context.new_page()
+    opened = time.monotonic()
+    page.goto(f"{site.url}/classroom.html", wait_until="domcontentloaded")
+    app = page.locator(".fedasync-classroom")
+    app.locator("img").first.wait_for(timeout=240_000)
+    print(f"classroom app in Pyodide: first plot {time.monotonic() - opened:.1f} s after the page opened")
+    text = page.inner_text("body")
+    source = nbformat.read(ROOT / "notebooks" / "classroom.ipynb", as_version=4).cells
+    intro = next(c.source for c in source if c.cell_type == "markdown").splitlines()[0].lstrip("# ")
+    assert intro in text, "the notebook's text is not shown"
+    assert "def draw(" not in text and "classroom_run" not in text, "the app shows its code"
+    assert page.locator(".cm-editor:visible").count() == 0, "an editor is visible"
+    assert "font cache" not in text
+    before = app.locator("img").first.get_attribute("src")
+    handle = app.locator(".noUi-handle").first  # concurrency
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 40, y, steps=5)
+    page.mouse.up()
+    released = time.monotonic()
+    wait_for_new_image(page, app, before, "classroom slider dragged", screenshots / "lite__classroom.png")
+    print(f"classroom app in Pyodide: the plot changed {time.monotonic() - released:.1f} s after "
+          "the slider was released")
+    errors = page.locator("[data-mime-type='application/vnd.jupyter.stderr'], .jp-OutputArea-output.error")
+    assert errors.count() == 0, errors.first.inner_text()[:500]
+    page.screenshot(path=str(screenshots / "lite__classroom.png"))
+    page.close()
