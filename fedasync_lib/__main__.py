@@ -34,8 +34,15 @@ from .runner import run
 FIELDS = {f.name: f for f in dataclasses.fields(AsyncConfig)}
 
 
+def _bool(text: str) -> bool:
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected true or false")
+    return words[text.lower()]
+
+
 def _parser_for(type_name: str) -> Callable[[str], Any]:
-    base = {"int": int, "float": float, "str": str}
+    base = {"int": int, "float": float, "str": str, "bool": _bool}
     if type_name.startswith("Optional["):
         inner = base[type_name[len("Optional["):-1]]
         return lambda text: None if text.lower() == "none" else inner(text)

@@ -42,6 +42,7 @@ BAD_VALUES = {
     "client_order": ["slowest", 3],
     "buffer_size": [0, 2.5],
     "server_lr": [0.0, -1.0, 101.0],
+    "track_grad_norm": [1, "yes", None],
 }
 
 

@@ -27,7 +27,7 @@ def direct(module: nn.Module, state, clients, loss) -> float:
 
 def test_the_built_in_mlp_matches_autograd():
     cfg = AsyncConfig(dataset="digits", num_clients=4, num_updates=20, eval_every=10,
-                      concurrency=2, dirichlet_alpha=0.5)
+                      concurrency=2, dirichlet_alpha=0.5, track_grad_norm=True)
     server = server_for(cfg)
     h = server.train()
     assert all(math.isfinite(e["grad_norm_sq"]) and e["grad_norm_sq"] > 0 for e in h.evals)
@@ -53,7 +53,7 @@ def test_a_model_and_loss_of_ones_own_with_clients_of_unequal_size():
         return ((scores - one_hot) ** 2).sum(-1)
 
     cfg = AsyncConfig(dataset="digits", num_clients=3, num_updates=6, eval_every=3, concurrency=2,
-                      learning_rate=0.01)
+                      learning_rate=0.01, track_grad_norm=True)
     server = server_for(cfg, "fedasync", data, model=model, loss=loss)
     h = server.train()
     datasets = [c.dataset for c in server.clients]
@@ -74,8 +74,29 @@ def test_a_model_and_loss_of_ones_own_with_clients_of_unequal_size():
 def test_every_evaluation_records_a_finite_grad_norm_sq(algorithm):
     """At the start, every eval_every updates and after the last flush, for every policy."""
     cfg = AsyncConfig(dataset="digits", num_clients=4, num_updates=10, eval_every=4,
-                      concurrency=2, buffer_size=2)
+                      concurrency=2, buffer_size=2, track_grad_norm=True)
     h = server_for(cfg, algorithm).train()
     assert [e["update"] for e in h.evals] == [0, 4, 8, 10]
     assert all("grad_norm_sq" in e and math.isfinite(e["grad_norm_sq"]) and e["grad_norm_sq"] >= 0
                for e in h.evals)
+
+
+def test_grad_norm_sq_is_recorded_only_when_asked_and_changes_nothing_else():
+    """Off by default (it costs a backward pass over every training sample per evaluation);
+    asked for, it adds one field to each evaluation and leaves the run as it was."""
+    cfg = AsyncConfig(dataset="digits", num_clients=4, num_updates=10, eval_every=4, concurrency=2)
+    plain = server_for(cfg).train()
+    tracked = server_for(cfg.replace(track_grad_norm=True)).train()
+    assert all("grad_norm_sq" not in e for e in plain.evals)
+    with pytest.raises(KeyError, match="track_grad_norm=True"):
+        plain.column("grad_norm_sq", "evals")
+    assert len(tracked.column("grad_norm_sq", "evals")) == len(plain.evals)
+    for mine, theirs in zip(tracked.evals, plain.evals):
+        assert {k: v for k, v in mine.items() if k != "grad_norm_sq"} == theirs
+    assert tracked.updates == plain.updates
+
+
+@pytest.mark.parametrize("value", [1, "yes", None, 0.0])
+def test_track_grad_norm_takes_a_bool_only(value):
+    with pytest.raises(ValueError, match=rf"track_grad_norm={value!r} is invalid: expected one of True, False"):
+        AsyncConfig(track_grad_norm=value)

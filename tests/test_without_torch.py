@@ -52,7 +52,9 @@ def test_the_default_and_the_lessons_experiments_run_without_torch():
                 h = run(config, algorithm)
                 assert len(h.updates) == config.num_updates and not h.diverged, algorithm
                 assert h.final_accuracy > h.evals[0]["accuracy"], algorithm
-                assert all(math.isfinite(e["grad_norm_sq"]) for e in h.evals)
+                assert all(math.isfinite(e["train_loss"]) for e in h.evals)
+        h = run(AsyncConfig(num_updates=20, eval_every=10, track_grad_norm=True))
+        assert all(math.isfinite(e["grad_norm_sq"]) for e in h.evals)
         least_squares = LinearModel(64, 10, seed=1, loss="squared_error")
         h = run(lesson.LESSON.replace(num_updates=40, learning_rate=0.01), "fedbuff", model=least_squares)
         assert h.evals[-1]["train_loss"] < h.evals[0]["train_loss"]

@@ -91,6 +91,12 @@ class AsyncConfig:
             each class's share per client from Dirichlet(alpha): small values
             give strong label skew.
         eval_every: evaluate the server model every this many updates.
+        track_grad_norm: also record, at each evaluation, ``grad_norm_sq``: the
+            squared gradient norm of the clients' uniform average objective, the
+            quantity the convergence theorems bound (notebook 5). It costs a
+            backward pass over every training sample per evaluation (a quarter
+            of the lesson's default run natively, a third in the browser:
+            docs/performance.md), so it is off unless asked for.
     """
 
     # The original tutorial's fields and defaults.
@@ -134,6 +140,7 @@ class AsyncConfig:
     test_size: int = 1000
     dirichlet_alpha: Optional[float] = None
     eval_every: int = 20
+    track_grad_norm: bool = False
 
     def __post_init__(self) -> None:
         # A numpy scalar (np.int64(4) from np.arange, np.float32 from a computation) is
@@ -183,6 +190,7 @@ class AsyncConfig:
         if self.dirichlet_alpha is not None:
             _check_float(self, "dirichlet_alpha", 0.0, 1e6, low_open=True)
         _check_int(self, "eval_every", 1, 1_000_000)
+        _check_bool(self, "track_grad_norm")
         if self.dataset == "digits" and self.num_classes != 10:
             raise ValueError(
                 f"num_classes={self.num_classes!r} does not fit dataset='digits', "
@@ -232,6 +240,14 @@ def _check_float(cfg: AsyncConfig, name: str, low: float, high: float,
             f"{name}={value!r} is invalid: expected a finite number in "
             f"{bracket}{low}, {high}]"
         )
+
+
+def _check_bool(cfg: AsyncConfig, name: str) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, np.bool_):
+        object.__setattr__(cfg, name, bool(value))
+    elif not isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} is invalid: expected one of True, False")
 
 
 def _check_choice(cfg: AsyncConfig, name: str, choices: tuple[str, ...]) -> None:

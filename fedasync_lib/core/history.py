@@ -36,7 +36,8 @@ class History:
         ``accuracy`` and ``loss`` on the held-out test set,
         ``train_loss``, the server model's mean loss over every client's
         training samples (weighted by sample, so a large client counts more),
-        and ``grad_norm_sq``, ``||grad f(x)||^2`` for the client-uniform
+        and, with ``AsyncConfig(track_grad_norm=True)``,
+        ``grad_norm_sq``, ``||grad f(x)||^2`` for the client-uniform
         objective ``f = (1/n) sum_i f_i``, each ``f_i`` a client's mean loss:
         the quantity whose average over the run the convergence theorems of
         Koloskova, Stich and Jaggi (2022) bound. ``train_loss`` is not what
@@ -132,7 +133,11 @@ class History:
 
     def column(self, key: str, records: str = "updates") -> np.ndarray:
         """One field of every update (or eval) record, as an array."""
-        return np.array([r[key] for r in getattr(self, records)])
+        rows = getattr(self, records)
+        if key == "grad_norm_sq" and rows and key not in rows[0]:
+            raise KeyError("grad_norm_sq was not recorded: run with "
+                           "AsyncConfig(track_grad_norm=True) to record it at each evaluation")
+        return np.array([r[key] for r in rows])
 
     @property
     def stable(self) -> bool:

@@ -331,10 +331,11 @@ class AsyncServer:
             evaluation = self.evaluate()
             now = driver.now()  # client computation so far: finished jobs, plus the running ones up to now
             spent = work + sum(max(0.0, now - job.start_time) for job in in_flight.values())
-            history.evals.append({"update": handled, "time": now, "work": spent,
-                                  "version": model.version, **evaluation,
-                                  "train_loss": self.train_loss(),
-                                  "grad_norm_sq": self.grad_norm_sq()})
+            record = {"update": handled, "time": now, "work": spent, "version": model.version,
+                      **evaluation, "train_loss": self.train_loss()}
+            if cfg.track_grad_norm:
+                record["grad_norm_sq"] = self.grad_norm_sq()
+            history.evals.append(record)
             return evaluation
 
         def handle(job: LocalJob) -> float:

@@ -123,8 +123,9 @@ def drop_prediction(bounds: Sequence[int], config: AsyncConfig = QUEUE,
 
 def alpha_runs(alphas: Sequence[float], updates: int = 1000, seeds: Sequence[int] = SEEDS,
                config: AsyncConfig = LESSON) -> Dict[float, List[History]]:
-    """The lesson's experiment at each mixing rate, ``updates`` long, on each seed."""
-    cfg = config.replace(num_updates=updates, eval_every=50)
+    """The lesson's experiment at each mixing rate, ``updates`` long, on each seed, recording
+    ``grad_norm_sq`` (what the theorems bound) at each evaluation."""
+    cfg = config.replace(num_updates=updates, eval_every=50, track_grad_norm=True)
     return {float(a): simulate_seeds(cfg.replace(mixing_alpha=float(a)), seeds) for a in alphas}
 
 
