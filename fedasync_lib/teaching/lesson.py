@@ -82,7 +82,7 @@ def simulate(config: AsyncConfig, algorithm: str = "fedasync") -> History:
     Returns a fresh copy each time: a caller may change it without changing
     what the next caller gets.
     """
-    return copy.deepcopy(_simulate(config, algorithm))
+    return _simulate(config, algorithm).copy()
 
 
 @functools.lru_cache(maxsize=256)
