@@ -121,9 +121,15 @@ def _mark_stop(ax: Axes, x_stop: float, color: str, log_floor: float | None = No
 
 
 def _log_time_axis(ax: Axes, floor: float) -> None:
-    """Log-scale time axis from ``floor`` (see :func:`log_time_floor`)."""
+    """Log-scale time axis from ``floor`` (see :func:`log_time_floor`), its decades labelled
+    as plain numbers (0.1, 1, 10, 100, 1,000) and no minor ticks: the decades' grid lines are
+    enough to read it, and the forty-odd minor ticks were a third of the time a slider's
+    plot took to draw in the browser (docs/lite.md)."""
+    from matplotlib.ticker import FuncFormatter, NullLocator
     ax.set_xscale("log")
     ax.set_xlim(left=floor)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xlabel("virtual time (s, log scale; steps: accuracy of the last evaluation)")
 
 
