@@ -21,7 +21,15 @@ each one is staler by a factor of about K less than in FedAsync with the same
 number of clients in flight. The ``alpha`` recorded for an update is its
 effective weight eta / (K sqrt(1 + staleness)), written when its step is taken.
 
-FedBuff reads ``buffer_size``, ``server_lr`` and the staleness bound; its
+``server_optimizer`` replaces the plain step by momentum or Adam (FedAdam) on the
+averaged change d = buffer / K (:mod:`.server_optimizers`): x <- x + eta m, or
+x <- x + eta m / (sqrt(v) + tau). A learner's ``buffer_step`` still plugs in: it is then
+called with the rate 1, and its new state minus the old is d. The recorded ``alpha``
+stays the plain step's weight eta / (K sqrt(1 + s)); momentum spreads an update's
+effect over later steps, which no single number per update describes.
+
+FedBuff reads ``buffer_size``, ``server_lr``, ``server_optimizer`` (and that
+optimiser's settings) and the staleness bound; its
 staleness weight is the paper's 1/sqrt(1 + s), whatever ``config.staleness``,
 ``mixing`` and ``mixing_alpha`` say (see :meth:`FedBuff.fields_read`).
 """
@@ -38,6 +46,7 @@ from ..core.training import LocalJob
 from ..core.update import Update
 from .bounded import AcceptRule, MayStartRule, StalenessBound
 from .hook_results import Untouched, check_state
+from .server_optimizers import ServerOptimizer
 
 BufferStep = Callable[[State, List[Tuple[State, int]], float], State]
 
@@ -49,10 +58,16 @@ def fedbuff_step(server_state: State, buffered: List[Tuple[State, int]], server_
 
     with K = len(buffered). Returns a new state; the inputs are left unchanged.
     """
+    total = discounted_sum(buffered, server_state)
+    return {k: server_state[k] + server_lr * total[k] / len(buffered) for k in server_state}
+
+
+def discounted_sum(buffered: List[Tuple[State, int]], keys) -> State:
+    """``sum_i delta_i / sqrt(1 + staleness_i)`` over the buffer, key by key (for ``keys``):
+    FedBuff's staleness discount, written once. Divided by K it is the averaged change d
+    that a server optimiser steps on (:mod:`.server_optimizers`)."""
     weights = [1.0 / math.sqrt(1.0 + s) for _, s in buffered]
-    return {k: server_state[k] + server_lr * sum(w * delta[k] for w, (delta, _) in
-                                                 zip(weights, buffered)) / len(buffered)
-            for k in server_state}
+    return {k: sum(w * delta[k] for w, (delta, _) in zip(weights, buffered)) for k in keys}
 
 
 class FedBuff(Policy):
@@ -71,12 +86,15 @@ class FedBuff(Policy):
         self.bound = StalenessBound(config, accept=accept, may_start=may_start,
                                     algorithm=self.name)
         self.buffer_step = buffer_step or fedbuff_step
+        # momentum or Adam on the averaged change (None: plain steps, FedBuff as published)
+        self.optimizer = ServerOptimizer(config) if config.server_optimizer != "sgd" else None
         self.buffer: List[Tuple[State, int]] = []
         self.buffered: List[int] = []  # arrival indices of the buffered updates
 
     @classmethod
     def fields_read(cls, config: AsyncConfig) -> FrozenSet[str]:
-        return StalenessBound.fields_read(config) | {"buffer_size", "server_lr"}
+        return (StalenessBound.fields_read(config) | {"buffer_size", "server_lr"}
+                | ServerOptimizer.fields_read(config))
 
     def may_start(self, server: ServerModel, in_flight: Sequence[LocalJob], handled: int) -> bool:
         return self.bound.allows_start(server.version, (j.base_version for j in in_flight))
@@ -105,14 +123,22 @@ class FedBuff(Policy):
     def _step(self, server: ServerModel) -> Dict[int, float]:
         """Apply the buffer (full, or the last partial one) as one server step."""
         k, eta = len(self.buffer), self.config.server_lr
+        # With a server optimiser, the step from the buffer is taken at rate 1: it gives the
+        # averaged change d (its new state minus the old), on which the optimiser steps.
+        rate = eta if self.optimizer is None else 1.0
         if self.buffer_step is fedbuff_step:
-            server.state = fedbuff_step(server.state, self.buffer, eta)
+            stepped = fedbuff_step(server.state, self.buffer, rate)
         else:  # the learner's step: its answer is checked, and so are its inputs
             shown = {"server_state": server.state,
                      **{f"the delta of buffered update {i}": d for i, (d, _) in enumerate(self.buffer)}}
             result = Untouched("buffer_step", shown).call(
-                self.buffer_step, server.state, list(self.buffer), eta)
-            server.state = check_state(result, server.state, "buffer_step")
+                self.buffer_step, server.state, list(self.buffer), rate)
+            stepped = check_state(result, server.state, "buffer_step")
+        if self.optimizer is None:
+            server.state = stepped
+        else:
+            change = {key: stepped[key] - server.state[key] for key in server.state}
+            server.state = self.optimizer.step(server.state, change)
         server.version += 1
         weights = {i: eta / (k * math.sqrt(1.0 + s))
                    for i, (_, s) in zip(self.buffered, self.buffer)}

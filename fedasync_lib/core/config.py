@@ -23,6 +23,7 @@ STALENESS_POLICIES = ("drop", "wait")
 UPDATE_ORDERS = ("arrival", "freshest")
 CLIENT_ORDERS = ("random", "fastest", "fewest")
 DATASETS = ("synthetic", "digits")
+SERVER_OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,11 @@ class AsyncConfig:
         hinge_a, hinge_b: slope and threshold of the hinge rule.
         buffer_size, server_lr: FedBuff's buffer of updates and its server
             learning rate (Nguyen et al. 2022); FedAvg uses neither.
+        server_optimizer: FedBuff's server step on the buffer's averaged change:
+            ``"sgd"`` (as published), ``"momentum"`` or ``"adam"`` (FedAdam); see
+            :mod:`fedasync_lib.algorithms.server_optimizers`.
+        server_momentum: the momentum's beta, or Adam's beta1, in [0, 1).
+        server_beta2, server_epsilon: Adam's beta2 in [0, 1) and its tau > 0.
 
     Data and evaluation:
         dataset: ``"synthetic"`` (the tutorial's task) or ``"digits"``
@@ -133,6 +139,10 @@ class AsyncConfig:
     hinge_b: int = 4
     buffer_size: int = 10
     server_lr: float = 1.0
+    server_optimizer: str = "sgd"
+    server_momentum: float = 0.9
+    server_beta2: float = 0.99
+    server_epsilon: float = 1e-3
 
     # Data and evaluation.
     dataset: str = "synthetic"
@@ -183,6 +193,10 @@ class AsyncConfig:
         _check_int(self, "hinge_b", 0, 1_000_000)
         _check_int(self, "buffer_size", 1, 10_000)
         _check_float(self, "server_lr", 0.0, 100.0, low_open=True)
+        _check_choice(self, "server_optimizer", SERVER_OPTIMIZERS)
+        _check_float(self, "server_momentum", 0.0, 1.0, high_open=True)
+        _check_float(self, "server_beta2", 0.0, 1.0, high_open=True)
+        _check_float(self, "server_epsilon", 0.0, 1e3, low_open=True)
 
         _check_choice(self, "dataset", DATASETS)
         _check_int(self, "samples_per_client", 1, 1_000_000)
@@ -229,16 +243,17 @@ def _check_int(cfg: AsyncConfig, name: str, low: int, high: int,
 
 
 def _check_float(cfg: AsyncConfig, name: str, low: float, high: float,
-                 low_open: bool = False) -> None:
+                 low_open: bool = False, high_open: bool = False) -> None:
     value = getattr(cfg, name)
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = is_number and math.isfinite(value) and value <= high and (
+    ok = is_number and math.isfinite(value) and (value < high if high_open else value <= high) and (
         value > low if low_open else value >= low)
     if not ok:
         bracket = "(" if low_open else "["
+        closing = ")" if high_open else "]"
         raise ValueError(
             f"{name}={value!r} is invalid: expected a finite number in "
-            f"{bracket}{low}, {high}]"
+            f"{bracket}{low}, {high}{closing}"
         )
 
 

@@ -36,7 +36,7 @@ from .update import Update
 ALGORITHM_FIELDS: FrozenSet[str] = frozenset({
     "max_staleness", "staleness_policy", "staleness", "staleness_weight_decay", "poly_a",
     "hinge_a", "hinge_b", "mixing", "mixing_alpha", "damping_constant", "buffer_size",
-    "server_lr",
+    "server_lr", "server_optimizer", "server_momentum", "server_beta2", "server_epsilon",
 })
 
 

@@ -386,3 +386,54 @@ def _bias_correction(cfg: AsyncConfig, speed_skewed: bool, correction: Callable)
         out["accuracy"][name] = h.tail_accuracy()
         out["slow"][name] = digit_accuracy(server, digits)
     return BiasCorrection(cfg.seed, out["jain"], out["accuracy"], out["slow"], digits)
+
+
+# --- server optimisers on FedBuff's buffer (#31) -------------------------------------
+#: FedBuff on the lesson's experiment with a buffer of 2, 400 updates: staleness, counted in
+#: server steps, is then about (concurrency - 1) / 2.
+SERVER_OPTIMIZER_BASE = LESSON.replace(buffer_size=2, num_updates=400)
+
+#: The optimisers compared, at the same long-run step: heavy-ball momentum with beta moves a
+#: steady change by eta / (1 - beta) per step, so its eta is (1 - beta) times plain SGD's.
+#: Adam's rate is in its own units (about eta per coordinate and step), not tuned.
+SERVER_OPTIMIZER_SETTINGS: Dict[str, dict] = {
+    "plain (eta 1)": dict(server_optimizer="sgd", server_lr=1.0),
+    "momentum 0.5 (eta 0.5)": dict(server_optimizer="momentum", server_momentum=0.5, server_lr=0.5),
+    "momentum 0.9 (eta 0.1)": dict(server_optimizer="momentum", server_momentum=0.9, server_lr=0.1),
+    "Adam (eta 0.01)": dict(server_optimizer="adam", server_lr=0.01),
+}
+
+
+@dataclass
+class OptimizerRow:
+    """One optimiser at one concurrency, over seeds."""
+
+    setting: str
+    concurrency: int
+    accuracy: List[float]  # mean test accuracy of the last five evaluations, per seed
+    fluctuation: List[float]  # how much the training loss moves at the end, per seed
+    stable: int  # runs whose training loss converged (History.stable)
+    gain: List[float]  # accuracy minus plain steps' on the same seed
+
+
+def server_optimizer_table(concurrencies: Sequence[int] = (1, 5, 10, 20),
+                           settings: Optional[Dict[str, dict]] = None,
+                           seeds: Sequence[int] = (42, 1, 2, 3),
+                           config: AsyncConfig = SERVER_OPTIMIZER_BASE) -> List[OptimizerRow]:
+    """FedBuff with each server optimiser of ``settings`` at each concurrency, on each seed.
+    The plain step (the first setting) is the baseline of ``gain``."""
+    from .convergence import fluctuation
+
+    settings = settings or SERVER_OPTIMIZER_SETTINGS
+    rows = []
+    for c in concurrencies:
+        baseline = None
+        for name, values in settings.items():
+            runs = [simulate(config.replace(concurrency=int(c), seed=int(s), **values), "fedbuff")
+                    for s in seeds]
+            accuracy = [h.tail_accuracy() for h in runs]
+            baseline = baseline or accuracy
+            rows.append(OptimizerRow(name, int(c), accuracy, [fluctuation(h) for h in runs],
+                                     sum(h.stable for h in runs),
+                                     [a - b for a, b in zip(accuracy, baseline)]))
+    return rows
