@@ -1,16 +1,19 @@
-"""FedBuff's server optimisers over seeds: plain steps, momentum and Adam at each concurrency.
+"""FedBuff's server step over seeds: plain steps, momentum and Adam at each concurrency;
+and a buffer of K updates against a time window of the same mean size.
 
     python scripts/compare_server_optimizers.py
 
 Prints, as a Markdown table, ``experiments.server_optimizer_table()``: the lesson's
 experiment with a buffer of 2 and 400 updates, four seeds; accuracy is the mean of the last
 five evaluations; "vs plain" is the accuracy minus that of plain steps on the same seed
-(lowest to highest over the seeds). docs/server_optimizers.md quotes its output.
+(lowest to highest over the seeds). Then ``experiments.window_vs_buffer()``: FedBuff with a
+buffer of K, and with the time window whose mean buffer size is K on the lesson's seed
+(found by bisection), on the same four seeds. docs/server_optimizers.md quotes its output.
 """
 
 import numpy as np
 
-from fedasync_lib.teaching.experiments import server_optimizer_table
+from fedasync_lib.teaching.experiments import server_optimizer_table, window_vs_buffer
 
 if __name__ == "__main__":
     print("| concurrency | server step | accuracy: mean (range) | vs plain, per seed | "
@@ -22,3 +25,14 @@ if __name__ == "__main__":
               f"({min(r.accuracy):.3f}-{max(r.accuracy):.3f}) | {gain} | "
               f"{np.mean(r.fluctuation):.3f} ({min(r.fluctuation):.3f}-{max(r.fluctuation):.3f}) | "
               f"{r.stable}/{len(r.accuracy)} |")
+
+    print()
+    print("| K | window (s) | window's mean buffer size per seed | accuracy, buffer of K | "
+          "accuracy, window | window minus buffer, per seed | stable |")
+    print("|---:|---:|---|---|---|---|---|")
+    for r in window_vs_buffer():
+        d = [b - a for a, b in zip(r.buffer_accuracy, r.window_accuracy)]
+        print(f"| {r.buffer_size} | {r.window} | {', '.join(f'{m:.1f}' for m in r.window_mean_size)} | "
+              f"{np.mean(r.buffer_accuracy):.3f} ({min(r.buffer_accuracy):.3f}-{max(r.buffer_accuracy):.3f}) | "
+              f"{np.mean(r.window_accuracy):.3f} ({min(r.window_accuracy):.3f}-{max(r.window_accuracy):.3f}) | "
+              f"{min(d):+.3f} to {max(d):+.3f} | {r.buffer_stable}/4, {r.window_stable}/4 |")

@@ -44,6 +44,7 @@ BAD_VALUES = {
     "server_lr": [0.0, -1.0, 101.0],
     "track_grad_norm": [1, "yes", None],
     "server_optimizer": ["fedadam", "Adam", None],
+    "buffer_window": [-1.0, math.nan, math.inf, "1"],
     "server_momentum": [1.0, -0.1, math.nan],
     "server_beta2": [1.0, -0.5],
     "server_epsilon": [0.0, -1e-3, math.inf],

@@ -19,7 +19,7 @@ OTHER = {"max_staleness": 3, "staleness_policy": "wait", "staleness": "hinge",
          "staleness_weight_decay": 0.3, "poly_a": 1.5, "hinge_a": 2.0, "hinge_b": 1,
          "mixing": "sample_damping", "mixing_alpha": 0.3, "damping_constant": 7.0,
          "buffer_size": 4, "server_lr": 2.5, "server_optimizer": "adam", "server_momentum": 0.5,
-         "server_beta2": 0.9, "server_epsilon": 0.1}
+         "server_beta2": 0.9, "server_epsilon": 0.1, "buffer_window": 1.5}
 
 
 def fingerprint(h):
@@ -28,11 +28,14 @@ def fingerprint(h):
 
 
 @pytest.mark.parametrize("algorithm,optimizer", [(a, "sgd") for a in sorted(ALGORITHMS)]
-                         + [("fedbuff", "momentum"), ("fedbuff", "adam")])
+                         + [("fedbuff", "momentum"), ("fedbuff", "adam"), ("fedbuff", "window")])
 def test_fields_an_algorithm_ignores_do_not_change_its_run_and_the_others_do(algorithm, optimizer):
     assert set(OTHER) == ALGORITHM_FIELDS
     # a tight bound, so that it acts; FedBuff's optimiser decides which of its settings count
-    cfg = CFG.replace(max_staleness=1, buffer_size=2, server_optimizer=optimizer)
+    # ("window": FedBuff on a time window, which does not read buffer_size)
+    window = 0.8 if optimizer == "window" else None
+    optimizer = "sgd" if optimizer == "window" else optimizer
+    cfg = CFG.replace(max_staleness=1, buffer_size=2, server_optimizer=optimizer, buffer_window=window)
     other = {**OTHER, "server_optimizer": "momentum" if optimizer == "adam" else "adam"}
     base = run(cfg, algorithm)
     ignored = ignored_fields(algorithm, cfg)

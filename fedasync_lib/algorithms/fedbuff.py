@@ -21,6 +21,11 @@ each one is staler by a factor of about K less than in FedAsync with the same
 number of clients in flight. The ``alpha`` recorded for an update is its
 effective weight eta / (K sqrt(1 + staleness)), written when its step is taken.
 
+``buffer_window`` replaces the K-buffer by a time window (as Plato, FLGo and APPFL
+aggregate): the first update the buffer takes opens a window, and ``buffer_window``
+virtual seconds later the server steps on everything it took up meanwhile (divided by
+their number K'), however many; 0 applies each update at once, as K = 1 does.
+
 ``server_optimizer`` replaces the plain step by momentum or Adam (FedAdam) on the
 averaged change d = buffer / K (:mod:`.server_optimizers`): x <- x + eta m, or
 x <- x + eta m / (sqrt(v) + tau). A learner's ``buffer_step`` still plugs in: it is then
@@ -90,14 +95,26 @@ class FedBuff(Policy):
         self.optimizer = ServerOptimizer(config) if config.server_optimizer != "sgd" else None
         self.buffer: List[Tuple[State, int]] = []
         self.buffered: List[int] = []  # arrival indices of the buffered updates
+        self.window_ends: Optional[float] = None  # with buffer_window: when the open window closes
 
     @classmethod
     def fields_read(cls, config: AsyncConfig) -> FrozenSet[str]:
-        return (StalenessBound.fields_read(config) | {"buffer_size", "server_lr"}
+        size = {"buffer_size"} if config.buffer_window is None else set()
+        return (StalenessBound.fields_read(config) | {"server_lr", "buffer_window"} | size
                 | ServerOptimizer.fields_read(config))
 
     def may_start(self, server: ServerModel, in_flight: Sequence[LocalJob], handled: int) -> bool:
-        return self.bound.allows_start(server.version, (j.base_version for j in in_flight))
+        # An open time window is a step to come: the wait bound counts it as taken (its
+        # argument assumes the version moves when an update arrives, not later). With no job
+        # in flight, a new one would still see that step if it lands after the window
+        # closes: under a bound of 0 it waits for the step.
+        pending = 1 if self.deadline() is not None else 0
+        bases = [j.base_version for j in in_flight]
+        cfg = self.config
+        if (pending and not bases and cfg.staleness_policy == "wait"
+                and cfg.max_staleness is not None and pending > cfg.max_staleness):
+            return False
+        return self.bound.allows_start(server.version + pending, bases)
 
     def receive(self, server: ServerModel, update: Update, staleness: int, time: float,
                 index: int) -> Dict[int, float]:
@@ -110,8 +127,19 @@ class FedBuff(Policy):
         delta = {k: update.state_dict[k] - update.base_state[k] for k in server.state}
         self.buffer.append((delta, staleness))
         self.buffered.append(index)
-        if len(self.buffer) < self.config.buffer_size:
-            return {}
+        window = self.config.buffer_window
+        if window is None:
+            return self._step(server) if len(self.buffer) >= self.config.buffer_size else {}
+        if window == 0:
+            return self._step(server)
+        if len(self.buffer) == 1:  # the first update of a buffer opens its window
+            self.window_ends = self.time_after(window)
+        return {}
+
+    def deadline(self) -> Optional[float]:
+        return self.window_ends if self.buffer and self.config.buffer_window else None
+
+    def on_deadline(self, server: ServerModel, time: float) -> Dict[int, float]:
         return self._step(server)
 
     def flush(self, server: ServerModel, time: float) -> Dict[int, float]:

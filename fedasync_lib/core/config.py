@@ -82,6 +82,10 @@ class AsyncConfig:
         hinge_a, hinge_b: slope and threshold of the hinge rule.
         buffer_size, server_lr: FedBuff's buffer of updates and its server
             learning rate (Nguyen et al. 2022); FedAvg uses neither.
+        buffer_window: ``None`` (FedBuff steps every ``buffer_size`` updates) or
+            a time window in virtual seconds: FedBuff then steps on what the server
+            took up within ``buffer_window`` seconds of the first update in its
+            buffer, however many (0: every update at once, as ``buffer_size=1``).
         server_optimizer: FedBuff's server step on the buffer's averaged change:
             ``"sgd"`` (as published), ``"momentum"`` or ``"adam"`` (FedAdam); see
             :mod:`fedasync_lib.algorithms.server_optimizers`.
@@ -139,6 +143,7 @@ class AsyncConfig:
     hinge_b: int = 4
     buffer_size: int = 10
     server_lr: float = 1.0
+    buffer_window: Optional[float] = None
     server_optimizer: str = "sgd"
     server_momentum: float = 0.9
     server_beta2: float = 0.99
@@ -193,6 +198,8 @@ class AsyncConfig:
         _check_int(self, "hinge_b", 0, 1_000_000)
         _check_int(self, "buffer_size", 1, 10_000)
         _check_float(self, "server_lr", 0.0, 100.0, low_open=True)
+        if self.buffer_window is not None:
+            _check_float(self, "buffer_window", 0.0, 1e6)
         _check_choice(self, "server_optimizer", SERVER_OPTIMIZERS)
         _check_float(self, "server_momentum", 0.0, 1.0, high_open=True)
         _check_float(self, "server_beta2", 0.0, 1.0, high_open=True)

@@ -23,7 +23,7 @@ FLSim's aggregator with an end-of-run flush.
 
 from __future__ import annotations
 
-from typing import Dict, FrozenSet, List, Sequence
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence
 
 from .config import AsyncConfig
 from .model import State, frozen
@@ -36,7 +36,7 @@ from .update import Update
 ALGORITHM_FIELDS: FrozenSet[str] = frozenset({
     "max_staleness", "staleness_policy", "staleness", "staleness_weight_decay", "poly_a",
     "hinge_a", "hinge_b", "mixing", "mixing_alpha", "damping_constant", "buffer_size",
-    "server_lr", "server_optimizer", "server_momentum", "server_beta2", "server_epsilon",
+    "server_lr", "buffer_window", "server_optimizer", "server_momentum", "server_beta2", "server_epsilon",
 })
 
 
@@ -102,3 +102,18 @@ class Policy:
     def held(self) -> List[int]:
         """Arrival indices of the updates kept back for a later step, not applied yet."""
         return []
+
+    # --- time: a policy that acts at a moment, not only when an update arrives -----------
+    def bind_clock(self, time_after: Callable[[float], float]) -> None:
+        """The loop hands over its driver's ``time_after`` (virtual seconds from now, in
+        the driver's time) when a run starts."""
+        self.time_after = time_after
+
+    def deadline(self) -> Optional[float]:
+        """The driver time at which :meth:`on_deadline` must be called, if any: the loop
+        wakes up then even when no update arrives."""
+        return None
+
+    def on_deadline(self, server: ServerModel, time: float) -> Dict[int, float]:
+        """The deadline came; same return as :meth:`receive`."""
+        return {}

@@ -303,6 +303,7 @@ class AsyncServer:
         latency = [c.mean_latency for c in self.clients]
         history = History(policy.name, client_latency=latency, clock=driver.clock)
         driver.open(self, history)
+        policy.bind_clock(driver.time_after)
         gen = seeding.rng(cfg.seed, "schedule")
         idle = list(range(cfg.num_clients))  # kept sorted, so choices are reproducible
         alive = set(idle)
@@ -375,14 +376,21 @@ class AsyncServer:
                     history.divergence = divergence(loss, evaluation, start_loss)
                     start_jobs()
                     continue
-                if not in_flight and not waiting:
+                deadline = policy.deadline()  # a time window's end, say
+                if not in_flight and not waiting and deadline is None:
                     raise RuntimeError(
                         f"no client may start a job: the {policy.name} policy's may_start refused "
                         f"every idle client while none is training (server version "
                         f"{model.version}, {handled} of {cfg.num_updates} updates handled)")
-                event = driver.next_event(busy_until if waiting else None)
-                if event is None:
-                    continue  # the server became free
+                until = busy_until if waiting else None
+                if deadline is not None:
+                    until = deadline if until is None else min(until, deadline)
+                event = driver.next_event(until)
+                if event is None:  # the server became free, or the policy's deadline came
+                    if deadline is not None and driver.now() >= deadline:
+                        history.set_weights(policy.on_deadline(model, driver.now()))
+                        start_jobs()
+                    continue
                 job = event.job
                 del in_flight[job.job_id]
                 if isinstance(event, Failure):

@@ -437,3 +437,50 @@ def server_optimizer_table(concurrencies: Sequence[int] = (1, 5, 10, 20),
                                      sum(h.stable for h in runs),
                                      [a - b for a, b in zip(accuracy, baseline)]))
     return rows
+
+
+def mean_buffer_size(history: History) -> float:
+    """Updates taken up per FedBuff server step (rejected ones included), over a run."""
+    steps = len({u["version"] for u in history.updates})
+    return len(history.updates) / max(steps, 1)
+
+
+def window_for_buffer_size(size: float, config: AsyncConfig = SERVER_OPTIMIZER_BASE,
+                           low: float = 0.0, high: float = 50.0, rounds: int = 14) -> float:
+    """The time window whose FedBuff run on ``config`` takes ``size`` updates per step on
+    average (bisection on the window; the mean grows with it)."""
+    for _ in range(rounds):
+        mid = (low + high) / 2
+        if mean_buffer_size(simulate(config.replace(buffer_window=mid), "fedbuff")) < size:
+            low = mid
+        else:
+            high = mid
+    return round((low + high) / 2, 3)
+
+
+@dataclass
+class WindowRow:
+    """A K-buffer and the time window with the same mean buffer size, over seeds."""
+
+    buffer_size: int
+    window: float
+    window_mean_size: List[float]  # per seed
+    buffer_accuracy: List[float]  # tail accuracy per seed
+    window_accuracy: List[float]
+    buffer_stable: int
+    window_stable: int
+
+
+def window_vs_buffer(sizes: Sequence[int] = (2, 5, 10), seeds: Sequence[int] = (42, 1, 2, 3),
+                     config: AsyncConfig = SERVER_OPTIMIZER_BASE) -> List[WindowRow]:
+    """FedBuff with a buffer of K against FedBuff with the time window whose mean buffer
+    size is K on the lesson's seed (``window_for_buffer_size``), on each seed."""
+    rows = []
+    for k in sizes:
+        window = window_for_buffer_size(k, config.replace(buffer_size=int(k)))
+        by_size = [simulate(config.replace(buffer_size=int(k), seed=int(s)), "fedbuff") for s in seeds]
+        by_time = [simulate(config.replace(buffer_window=window, seed=int(s)), "fedbuff") for s in seeds]
+        rows.append(WindowRow(int(k), window, [mean_buffer_size(h) for h in by_time],
+                              [h.tail_accuracy() for h in by_size], [h.tail_accuracy() for h in by_time],
+                              sum(h.stable for h in by_size), sum(h.stable for h in by_time)))
+    return rows
