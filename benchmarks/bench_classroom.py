@@ -176,6 +176,14 @@ def wait_all(pages, done, timeout: float) -> Dict[int, float]:
     return at
 
 
+def times(first_plot: List[float], latencies: List[float]) -> dict:
+    """A row's times: the first plot's median and slowest, the slider's p50 and p95."""
+    first_plot, latencies = sorted(first_plot), sorted(latencies)
+    p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
+    return {"first_plot_median_s": statistics.median(first_plot), "first_plot_max_s": first_plot[-1],
+            "slider_p50_s": statistics.median(latencies), "slider_p95_s": p95}
+
+
 def measure(n: int, moves: int, preheat: bool, shared_cache: bool, browser, logs: Path) -> dict:
     port = free_port()
     name = f"{n}{'_preheat' if preheat else ''}{'' if shared_cache else '_nocache'}"
@@ -203,14 +211,9 @@ def measure(n: int, moves: int, preheat: bool, shared_cache: bool, browser, logs
                 pressed[i] = time.monotonic()
             replaced = wait_all(pages, lambda i, p: first_src(p) not in (None, before[i]), timeout=600)
             latencies += [replaced[i] - pressed[i] for i in range(n)]
-        latencies.sort()
         memory = max(memory, tree_memory_mb(proc.pid))
-        p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
         return {"learners": n, "preheat": preheat, "shared_cache": shared_cache,
-                "pool_ready_s": pool_ready,
-                "first_plot_median_s": statistics.median(first_plot), "first_plot_max_s": first_plot[-1],
-                "slider_p50_s": statistics.median(latencies), "slider_p95_s": p95,
-                "server_memory_mb": memory}
+                "pool_ready_s": pool_ready, **times(first_plot, latencies), "server_memory_mb": memory}
     finally:
         for c in contexts:
             c.close()
@@ -276,15 +279,10 @@ def measure_lite(n: int, moves: int, browser, site) -> dict:
             released = {i: drag_one_step_down(page) for i, page in enumerate(pages)}
             replaced = wait_all(pages, lambda i, p: first_src(p) not in (None, before[i]), timeout=600)
             latencies += [replaced[i] - released[i] for i in range(n)]
-        latencies.sort()
         memory = max(memory, browser_memory_mb(chromium_pid(browser)))
-        p95 = latencies[min(len(latencies) - 1, int(round(0.95 * (len(latencies) - 1))))]
         if off_site:
             raise RuntimeError(f"the pages asked for something off the site: {sorted(set(off_site))[:5]}")
-        return {"learners": n, "lite": True,
-                "first_plot_median_s": statistics.median(first_plot), "first_plot_max_s": first_plot[-1],
-                "slider_p50_s": statistics.median(latencies), "slider_p95_s": p95,
-                "browser_memory_mb": memory}
+        return {"learners": n, "lite": True, **times(first_plot, latencies), "browser_memory_mb": memory}
     finally:
         for c in contexts:
             c.close()

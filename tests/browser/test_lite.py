@@ -181,6 +181,18 @@ def compare_with_stored(page, name: str) -> None:
                                       f"{sorted(listed - set(differing))}: take them off the list")
 
 
+def drag(page, handle, dx: float) -> float:
+    """Drag a slider's ``handle`` ``dx`` pixels with the mouse, as a learner does (the
+    keyboard does not move a slider in this JupyterLite: docs/lite.md); the release time."""
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=5)
+    page.mouse.up()
+    return time.monotonic()
+
+
 def test_notebook_3_runs_in_pyodide_agrees_and_its_slider_answers(offline_page, screenshots):
     context, site = offline_page
     name = "03_staleness_weighting.ipynb"
@@ -193,13 +205,7 @@ def test_notebook_3_runs_in_pyodide_agrees_and_its_slider_answers(offline_page, 
     before = interact_image(page, demo)
     handle = demo.locator(".noUi-handle").first
     handle.scroll_into_view_if_needed()
-    box = handle.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + 40, y, steps=5)
-    page.mouse.up()
-    released = time.monotonic()
+    released = drag(page, handle, 40)
     wait_for_new_image(page, demo, before, "slider dragged", screenshots / "lite__03_demo.png")
     print(f"{name} in Pyodide: the demo's plot changed {time.monotonic() - released:.1f} s after "
           "the slider was released (polled every 0.3 s)")
@@ -255,14 +261,7 @@ def test_the_classroom_app_runs_in_the_browser_with_its_code_hidden(offline_page
     assert page.locator(".cm-editor:visible").count() == 0, "an editor is visible"
     assert "font cache" not in text
     before = app.locator("img").first.get_attribute("src")
-    handle = app.locator(".noUi-handle").first  # concurrency
-    box = handle.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x - 40, y, steps=5)
-    page.mouse.up()
-    released = time.monotonic()
+    released = drag(page, app.locator(".noUi-handle").first, -40)  # concurrency
     wait_for_new_image(page, app, before, "classroom slider dragged", screenshots / "lite__classroom.png")
     print(f"classroom app in Pyodide: the plot changed {time.monotonic() - released:.1f} s after "
           "the slider was released")
