@@ -45,6 +45,8 @@ BAD_VALUES = {
     "track_grad_norm": [1, "yes", None],
     "server_optimizer": ["fedadam", "Adam", None],
     "buffer_window": [-1.0, math.nan, math.inf, "1"],
+    "oversample": [0.5, 0.0, math.nan, 101.0],
+    "round_deadline": [0.0, -1.0, math.inf],
     "server_momentum": [1.0, -0.1, math.nan],
     "server_beta2": [1.0, -0.5],
     "server_epsilon": [0.0, -1e-3, math.inf],

@@ -19,7 +19,8 @@ OTHER = {"max_staleness": 3, "staleness_policy": "wait", "staleness": "hinge",
          "staleness_weight_decay": 0.3, "poly_a": 1.5, "hinge_a": 2.0, "hinge_b": 1,
          "mixing": "sample_damping", "mixing_alpha": 0.3, "damping_constant": 7.0,
          "buffer_size": 4, "server_lr": 2.5, "server_optimizer": "adam", "server_momentum": 0.5,
-         "server_beta2": 0.9, "server_epsilon": 0.1, "buffer_window": 1.5}
+         "server_beta2": 0.9, "server_epsilon": 0.1, "buffer_window": 1.5,
+         "oversample": 1.5, "round_deadline": 2.0}
 
 
 def fingerprint(h):

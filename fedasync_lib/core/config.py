@@ -82,6 +82,13 @@ class AsyncConfig:
         hinge_a, hinge_b: slope and threshold of the hinge rule.
         buffer_size, server_lr: FedBuff's buffer of updates and its server
             learning rate (Nguyen et al. 2022); FedAvg uses neither.
+        oversample, round_deadline: synchronous FedAvg as production runs it
+            (Bonawitz et al. 2019): a round asks ``ceil(oversample *
+            concurrency)`` clients and closes when ``concurrency`` of them have
+            reported, or ``round_deadline`` virtual seconds after it started,
+            whichever comes first; results that come later are discarded
+            (``History.discarded``). 1.0 and ``None``: every client asked is
+            waited for.
         buffer_window: ``None`` (FedBuff steps every ``buffer_size`` updates) or
             a time window in virtual seconds: FedBuff then steps on what the server
             took up within ``buffer_window`` seconds of the first update in its
@@ -144,6 +151,8 @@ class AsyncConfig:
     buffer_size: int = 10
     server_lr: float = 1.0
     buffer_window: Optional[float] = None
+    oversample: float = 1.0
+    round_deadline: Optional[float] = None
     server_optimizer: str = "sgd"
     server_momentum: float = 0.9
     server_beta2: float = 0.99
@@ -200,6 +209,9 @@ class AsyncConfig:
         _check_float(self, "server_lr", 0.0, 100.0, low_open=True)
         if self.buffer_window is not None:
             _check_float(self, "buffer_window", 0.0, 1e6)
+        _check_float(self, "oversample", 1.0, 100.0)
+        if self.round_deadline is not None:
+            _check_float(self, "round_deadline", 0.0, 1e6, low_open=True)
         _check_choice(self, "server_optimizer", SERVER_OPTIMIZERS)
         _check_float(self, "server_momentum", 0.0, 1.0, high_open=True)
         _check_float(self, "server_beta2", 0.0, 1.0, high_open=True)

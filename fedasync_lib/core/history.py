@@ -53,6 +53,9 @@ class History:
         round) still held when a diverged run stopped: never applied, and not
         rejected either (empty when the run finished: the last buffer is
         applied).
+    discarded: arrival indices of updates that came too late for their round
+        (synchronous FedAvg with ``oversample`` or ``round_deadline``): taken up,
+        never applied (weight 0).
     unfinished: jobs still training, or waiting for the server, when the run
         ended, as dicts with ``client_id``, ``start_time`` and ``arrival_time``
         (virtual clock: when they would have arrived; wall clock: when they
@@ -82,6 +85,7 @@ class History:
     diverged: bool = False
     divergence: Optional[str] = None
     held_back: List[int] = field(default_factory=list)
+    discarded: List[int] = field(default_factory=list)
     unfinished: List[Dict[str, Any]] = field(default_factory=list)
     incidents: List[Dict[str, Any]] = field(default_factory=list)
     clock: str = "virtual"
@@ -98,6 +102,7 @@ class History:
         return dataclasses.replace(
             self, updates=[dict(r) for r in self.updates], evals=[dict(e) for e in self.evals],
             client_latency=list(self.client_latency), held_back=list(self.held_back),
+            discarded=list(self.discarded),
             unfinished=copy.deepcopy(self.unfinished), incidents=copy.deepcopy(self.incidents),
             jobs=[dict(j) for j in self.jobs], placement=dict(self.placement))
 

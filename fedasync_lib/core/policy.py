@@ -36,7 +36,7 @@ from .update import Update
 ALGORITHM_FIELDS: FrozenSet[str] = frozenset({
     "max_staleness", "staleness_policy", "staleness", "staleness_weight_decay", "poly_a",
     "hinge_a", "hinge_b", "mixing", "mixing_alpha", "damping_constant", "buffer_size",
-    "server_lr", "buffer_window", "server_optimizer", "server_momentum", "server_beta2", "server_epsilon",
+    "server_lr", "buffer_window", "oversample", "round_deadline", "server_optimizer", "server_momentum", "server_beta2", "server_epsilon",
 })
 
 
@@ -102,6 +102,16 @@ class Policy:
     def held(self) -> List[int]:
         """Arrival indices of the updates kept back for a later step, not applied yet."""
         return []
+
+    def discarded(self) -> List[int]:
+        """Arrival indices of the updates thrown away because they came too late for their
+        round (synchronous FedAvg with over-selection or a deadline)."""
+        return []
+
+    def max_in_flight(self) -> int:
+        """How many jobs may train at once: ``concurrency``, unless the policy asks more
+        clients than it waits for (over-selection)."""
+        return self.config.concurrency
 
     # --- time: a policy that acts at a moment, not only when an update arrives -----------
     def bind_clock(self, time_after: Callable[[float], float]) -> None:

@@ -318,7 +318,7 @@ class AsyncServer:
 
         def start_jobs() -> None:
             # A job waiting for the server can still arrive stale, so the policy sees it too.
-            while (idle and len(in_flight) < cfg.concurrency
+            while (idle and len(in_flight) < policy.max_in_flight()
                    and policy.may_start(model, [*in_flight.values(), *waiting.values()], handled)):
                 client = self.clients[self._pick_client(idle, latency, delivered, gen)]
                 del idle[bisect.bisect_left(idle, client.client_id)]  # idle is sorted
@@ -413,6 +413,7 @@ class AsyncServer:
 
         history.diverged = history.divergence is not None
         history.held_back = policy.held()  # kept in a buffer when a diverged run stopped
+        history.discarded = policy.discarded()  # too late for their round (FedAvg)
         for job in sorted([*stopped, *waiting.values()], key=lambda j: (j.arrival_time, j.job_id)):
             history.unfinished.append({"client_id": job.client_id, "start_time": job.start_time,
                                        "arrival_time": job.arrival_time})
