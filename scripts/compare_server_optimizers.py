@@ -8,12 +8,20 @@ experiment with a buffer of 2 and 400 updates, four seeds; accuracy is the mean 
 five evaluations; "vs plain" is the accuracy minus that of plain steps on the same seed
 (lowest to highest over the seeds). Then ``experiments.window_vs_buffer()``: FedBuff with a
 buffer of K, and with the time window whose mean buffer size is K on the lesson's seed
-(found by bisection), on the same four seeds. docs/server_optimizers.md quotes its output.
+(found by bisection), on the same four seeds. Last, the largest stable long-run step of
+server momentum with changes d steps old on a quadratic
+(``analysis.largest_stable_momentum_step``), and its check on the simulator
+(``convergence.momentum_delay_check``, one seed). docs/server_optimizers.md quotes its output.
 """
 
 import numpy as np
 
+from fedasync_lib.analysis import largest_stable_momentum_step, largest_stable_step
+from fedasync_lib.teaching.convergence import momentum_delay_check
 from fedasync_lib.teaching.experiments import server_optimizer_table, window_vs_buffer
+
+#: (concurrency, momentum, updates): runs near the bound with a large beta grow slowly.
+CASES = [(1, 0.5, 400), (2, 0.5, 400), (2, 0.9, 400), (4, 0.5, 400), (4, 0.9, 1500), (10, 0.9, 3000)]
 
 if __name__ == "__main__":
     print("| concurrency | server step | accuracy: mean (range) | vs plain, per seed | "
@@ -36,3 +44,16 @@ if __name__ == "__main__":
               f"{np.mean(r.buffer_accuracy):.3f} ({min(r.buffer_accuracy):.3f}-{max(r.buffer_accuracy):.3f}) | "
               f"{np.mean(r.window_accuracy):.3f} ({min(r.window_accuracy):.3f}-{max(r.window_accuracy):.3f}) | "
               f"{min(d):+.3f} to {max(d):+.3f} | {r.buffer_stable}/4, {r.window_stable}/4 |")
+
+    print()
+    print("| delay d | no momentum | beta 0.5 | beta 0.9 |")
+    print("|---:|---:|---:|---:|")
+    for d in (0, 1, 3, 9):
+        cells = [f"{largest_stable_momentum_step(d, b) / (1 - b):.3f}" for b in (0.5, 0.9)]
+        print(f"| {d} | {largest_stable_step(d):.3f} | " + " | ".join(cells) + " |")
+    print()
+    print("| concurrency (delay) | beta | updates | predicted eta L | stable at 0.9x | stable at 1.1x |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for (c, b, n), r in zip(CASES, momentum_delay_check(CASES, seeds=(42,))):
+        print(f"| {c} ({c - 1}) | {b} | {n} | {r['predicted']:.4f} | {r['stable'][0.9]}/1 | "
+              f"{r['stable'][1.1]}/1 |")

@@ -8,10 +8,11 @@
   between two settings is a tie.
 """
 
-from .delayed_step import characteristic_roots, largest_stable_step, spectral_radius
+from .delayed_step import (characteristic_roots, largest_stable_momentum_step, largest_stable_step,
+                           spectral_radius)
 from .queueing import QueueModel, predicted_drop_share, predicted_staleness, queue_model
 from .statistics import Comparison, Spread, compare, spread
 
 __all__ = ["Comparison", "QueueModel", "Spread", "characteristic_roots", "compare",
-           "largest_stable_step", "predicted_drop_share", "predicted_staleness", "queue_model",
+           "largest_stable_momentum_step", "largest_stable_step", "predicted_drop_share", "predicted_staleness", "queue_model",
            "spectral_radius", "spread"]
