@@ -14,5 +14,6 @@ from .queueing import QueueModel, predicted_drop_share, predicted_staleness, que
 from .statistics import Comparison, Spread, compare, spread
 
 __all__ = ["Comparison", "QueueModel", "Spread", "characteristic_roots", "compare",
-           "largest_stable_momentum_step", "largest_stable_step", "predicted_drop_share", "predicted_staleness", "queue_model",
+           "largest_stable_momentum_step", "largest_stable_step", "predicted_drop_share",
+           "predicted_staleness", "queue_model",
            "spectral_radius", "spread"]

@@ -48,7 +48,7 @@ keeps ``m_t = beta m_{t-1} + g_t`` with the delayed change ``g_t = -L x_{t-d}`` 
 
 and ``x_t = z^t`` gives (times ``z^{d+1-t}``) the characteristic polynomial
 
-    P(z) = z^{d+2} - (1 + beta) z^{d+1} + beta z^d + a z = z [z^d (z - 1)(z - beta) + a]
+    P(z) = z^{d+2} - (1 + beta) z^{d+1} + beta z^d + a z = z [z^{d-1} (z - 1)(z - beta) + a]
 
 for d >= 1 (for d = 0, ``z^2 - (1 + beta - a) z + beta``: the heavy ball). Beta = 0 gives
 the polynomial above. Two cases by hand:

@@ -111,7 +111,7 @@ class AsyncConfig:
         track_grad_norm: also record, at each evaluation, ``grad_norm_sq``: the
             squared gradient norm of the clients' uniform average objective, the
             quantity the convergence theorems bound (notebook 5). It costs a
-            backward pass over every training sample per evaluation (a quarter
+            backward pass over every training sample per evaluation (about 14 %
             of the lesson's default run natively, a third in the browser:
             docs/performance.md), so it is off unless asked for.
     """
