@@ -41,8 +41,16 @@ def _bool(text: str) -> bool:
     return words[text.lower()]
 
 
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected JSON ({err})") from None
+
+
 def _parser_for(type_name: str) -> Callable[[str], Any]:
-    base = {"int": int, "float": float, "str": str, "bool": _bool}
+    """``availability_trace`` (a tuple) is given as JSON: ``[[[0, 5], [9, 12]], ...]``."""
+    base = {"int": int, "float": float, "str": str, "bool": _bool, "tuple": _json}
     if type_name.startswith("Optional["):
         inner = base[type_name[len("Optional["):-1]]
         return lambda text: None if text.lower() == "none" else inner(text)
@@ -100,6 +108,13 @@ def format_summary(history, config: AsyncConfig, seconds: float) -> str:
     if s["updates_held_back"]:
         lines.append(f"  updates held back     {s['updates_held_back']}   (in the buffer when the "
                      "run stopped: never applied)")
+    if history.dropped:
+        dropped = sum(d["reason"] == "dropped" for d in history.dropped)
+        lines.append(f"  jobs given up         {len(history.dropped)}   ({dropped} dropped out, "
+                     f"{len(history.dropped) - dropped} too slow for job_timeout="
+                     f"{config.job_timeout:g} s)")
+    if config.availability != "always" or history.dropped:
+        lines.append(f"  idle slot time        {history.idle_slot_time:.1f} slot-s")
     lines += [
         f"  staleness mean / max  {s['mean_staleness']:.2f} / {s['max_staleness']}",
         f"  virtual time          {s['virtual_time']:.1f} s",

@@ -50,6 +50,13 @@ BAD_VALUES = {
     "server_momentum": [1.0, -0.1, math.nan],
     "server_beta2": [1.0, -0.5],
     "server_epsilon": [0.0, -1e-3, math.inf],
+    "availability": ["sometimes", None, 1],
+    "availability_share": [0.0, 1.5, math.nan],
+    "availability_amplitude": [-0.1, 1.1, math.nan],
+    "day_length": [0.0, -24.0, math.inf],
+    "availability_trace": [5, "abc"],
+    "dropout": [1.0, -0.1, math.nan],
+    "job_timeout": [0.0, -1.0, math.inf],
 }
 
 

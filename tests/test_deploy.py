@@ -103,6 +103,37 @@ def test_the_simulator_and_the_dask_driver_share_the_loop(dask_client, algorithm
         assert not h.diverged and h.final_accuracy > h.evals[0]["accuracy"]
 
 
+def test_deployed_runs_honour_availability_dropout_and_the_timeout(dask_client):
+    """On Dask a dropped job is one that never comes back: it is not applied, and its slot is
+    freed at the timeout; only clients available at that moment (in virtual time: wall-clock
+    seconds / time_scale) are handed the model."""
+    from fedasync_lib.core.availability import availability_model
+
+    scale = 0.05
+    cfg = SHARED.replace(availability="daily", availability_share=0.6, day_length=20.0,
+                         dropout=0.25, job_timeout=8.0, max_staleness=None, num_updates=40)
+    h = deploy.run(cfg, "fedasync", client=dask_client, time_scale=scale, progress=False)
+    assert len(h.updates) == 40 and not h.diverged
+    model = availability_model(cfg)
+    # the check of availability and the job's recorded start are a few microseconds apart
+    assert all(model.is_available(u["client_id"], u["start_time"] / scale - 1e-3)
+               or model.is_available(u["client_id"], u["start_time"] / scale)
+               for u in h.updates)
+    dropped = [d for d in h.dropped if d["reason"] == "dropped"]
+    assert dropped
+    for d in dropped:
+        assert d["freed_time"] - d["start_time"] >= scale * cfg.job_timeout - 1e-6
+    gone = {(d["client_id"], d["start_time"]) for d in h.dropped}
+    assert not gone & {(u["client_id"], u["start_time"]) for u in h.updates}
+
+
+def test_deployed_fedavg_over_selects_and_discards_late_results(dask_client):
+    cfg = SHARED.replace(oversample=1.5, num_updates=36)
+    h = deploy.run(cfg, "fedavg", client=dask_client, time_scale=0.05, progress=False)
+    assert len(h.updates) == 36 and h.discarded and not h.diverged
+    assert all(h.updates[i]["alpha"] == 0 for i in h.discarded)
+
+
 def test_deployed_runs_honour_apply_time_and_update_order(dask_client):
     # Equal, exact job times (1 virtual s = 0.02 s) and a server five times slower (0.1 s per
     # update): the server is the bottleneck, so updates queue. Asserted on what the run

@@ -22,6 +22,11 @@ step). The next round starts at once, with the clients that are idle. Results of
 round's other clients come later and are discarded (weight 0; their arrival indices in
 ``History.discarded``). A round asks for its clients as they become idle, so one whose
 clients are all still busy with a closed round's jobs fills up as those come back.
+
+A job the server gives up on (``job_timeout``: the device dropped out, or was too slow)
+will never report: the round then waits only for the K reports it can still get, or for
+every job it has left (without over-selection, a round whose client dropped out closes at
+the timeout with the others' models).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class FedAvg(Policy):
         self.indices: List[int] = []
         self.members: Set[Tuple[int, float]] = set()  # (client, start time) of this round's jobs
         self.late: List[int] = []  # arrival indices of discarded results
+        self.gone = 0  # this round's jobs the server gave up on (job_timeout)
         self.round_ends: Optional[float] = None
         self.asked = math.ceil(config.oversample * config.concurrency - 1e-9)
         self.limit = self.asked
@@ -83,9 +89,18 @@ class FedAvg(Policy):
             return {}
         self.round.append(update)
         self.indices.append(index)
-        if len(self.round) < min(self.config.concurrency, self.limit):
-            return {}  # the round is not over: the server waits for its K-th report
-        return self._close(server)
+        return self._close(server) if self._complete() else {}
+
+    def _complete(self) -> bool:
+        """K reports, or every job of the round that can still report has."""
+        return len(self.round) >= min(self.config.concurrency, self.limit - self.gone)
+
+    def on_abandon(self, server: ServerModel, job: LocalJob, time: float) -> Dict[int, float]:
+        if (job.client_id, job.start_time) not in self.members:
+            return {}  # a closed round's job
+        self.members.discard((job.client_id, job.start_time))
+        self.gone += 1
+        return self._close(server) if self._complete() else {}
 
     def flush(self, server: ServerModel, time: float) -> Dict[int, float]:
         # A run that ends inside a round (late results count towards num_updates) averages
@@ -109,7 +124,7 @@ class FedAvg(Policy):
             server.version += 1
             weights = {i: u.num_samples / total for i, u in zip(self.indices, self.round)}
         self.started, self.round, self.indices = 0, [], []
-        self.members, self.round_ends = set(), None
+        self.members, self.round_ends, self.gone = set(), None, 0
         return weights
 
     def held(self) -> List[int]:

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -24,6 +25,7 @@ UPDATE_ORDERS = ("arrival", "freshest")
 CLIENT_ORDERS = ("random", "fastest", "fewest")
 DATASETS = ("synthetic", "digits")
 SERVER_OPTIMIZERS = ("sgd", "momentum", "adam")
+AVAILABILITY_MODELS = ("always", "daily", "trace")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,23 @@ class AsyncConfig:
             :mod:`fedasync_lib.scheduling`): which waiting update is applied
             next (``arrival`` or ``freshest``), which idle client is handed
             the model next (``random``, ``fastest`` or ``fewest``).
+
+    Clients that come and go (see :mod:`fedasync_lib.core.availability`):
+        availability: ``"always"`` (every client, all the time), ``"daily"``
+            (a daily cycle, each client with its own phase) or ``"trace"``
+            (``availability_trace``). Only available clients are handed the model.
+        availability_share, availability_amplitude: the daily cycle's mean
+            share of available hours in (0, 1], and how far it swings over the
+            day in [0, 1] (0: the same every hour).
+        day_length: virtual seconds of one day (24 hours) of the daily cycle.
+        availability_trace: per client, the intervals ``(start, end)`` of
+            virtual time when it is available, sorted and not overlapping.
+        dropout: the probability in [0, 1) that a started job never comes back
+            (the device left). Its slot is freed at ``job_timeout``.
+        job_timeout: ``None`` (wait for every job) or virtual seconds after
+            its start at which the server gives up on a job that has not come
+            back: its slot is freed, and if it was only slow, its late result is
+            never applied (``History.dropped``). Needed when ``dropout`` > 0.
 
     Aggregation:
         mixing: ``"fedasync"``: alpha_t = mixing_alpha * s(staleness)
@@ -140,6 +159,15 @@ class AsyncConfig:
     update_order: str = "arrival"
     client_order: str = "random"
 
+    # Clients that come and go.
+    availability: str = "always"
+    availability_share: float = 0.5
+    availability_amplitude: float = 1.0
+    day_length: float = 100.0
+    availability_trace: Optional[tuple] = None
+    dropout: float = 0.0
+    job_timeout: Optional[float] = None
+
     # Aggregation.
     mixing: str = "fedasync"
     mixing_alpha: float = 0.6
@@ -197,6 +225,18 @@ class AsyncConfig:
         _check_float(self, "apply_time", 0.0, 1e6)
         _check_choice(self, "update_order", UPDATE_ORDERS)
         _check_choice(self, "client_order", CLIENT_ORDERS)
+        _check_choice(self, "availability", AVAILABILITY_MODELS)
+        _check_float(self, "availability_share", 0.0, 1.0, low_open=True)
+        _check_float(self, "availability_amplitude", 0.0, 1.0)
+        _check_float(self, "day_length", 0.0, 1e9, low_open=True)
+        _check_trace(self)
+        _check_float(self, "dropout", 0.0, 1.0, high_open=True)
+        if self.job_timeout is not None:
+            _check_float(self, "job_timeout", 0.0, 1e6, low_open=True)
+        if self.dropout > 0 and self.job_timeout is None:
+            raise ValueError(f"dropout={self.dropout!r} needs job_timeout: a job that never comes "
+                             "back frees its slot only when the server gives up on it (a finite "
+                             "number of virtual seconds in (0, 1e6])")
 
         _check_choice(self, "mixing", MIXING_RULES)
         _check_float(self, "mixing_alpha", 0.0, 1.0, low_open=True)
@@ -274,6 +314,40 @@ def _check_float(cfg: AsyncConfig, name: str, low: float, high: float,
             f"{name}={value!r} is invalid: expected a finite number in "
             f"{bracket}{low}, {high}{closing}"
         )
+
+
+def _check_trace(cfg: AsyncConfig) -> None:
+    """``availability_trace`` fits ``availability``; stored as a tuple (per client) of
+    ``(start, end)`` float tuples, sorted, each ``0 <= start < end``, none overlapping."""
+    trace = cfg.availability_trace
+    if trace is None:
+        if cfg.availability == "trace":
+            raise ValueError("availability='trace' needs availability_trace: per client, the "
+                             "intervals (start, end) of virtual time when it is available")
+        return
+    try:
+        if isinstance(trace, (str, bytes)):
+            raise TypeError
+        clients = [[(float(s), float(e)) for s, e in c] for c in trace]
+    except (TypeError, ValueError):
+        raise ValueError(f"availability_trace={reprlib.repr(trace)} is invalid: expected None or, "
+                         "per client, a sequence of (start, end) pairs of numbers") from None
+    if cfg.availability != "trace":
+        raise ValueError(f"availability_trace is not read with availability={cfg.availability!r}: "
+                         "set availability='trace', or leave availability_trace=None")
+    if len(clients) != cfg.num_clients:
+        raise ValueError(f"availability_trace has {len(clients)} clients: expected "
+                         f"num_clients={cfg.num_clients}")
+    for i, intervals in enumerate(clients):
+        end = 0.0
+        for start, stop in intervals:
+            if not (math.isfinite(start) and math.isfinite(stop) and end <= start < stop):
+                raise ValueError(
+                    f"availability_trace of client {i} has the interval ({start:g}, {stop:g}): "
+                    f"expected finite 0 <= start < end, sorted, not overlapping (the previous "
+                    f"one ended at {end:g})")
+            end = stop
+    object.__setattr__(cfg, "availability_trace", tuple(tuple(c) for c in clients))
 
 
 def _check_bool(cfg: AsyncConfig, name: str) -> None:

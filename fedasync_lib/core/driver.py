@@ -2,7 +2,7 @@
 
 The event loop asks its driver four things: what time it is, to start a job,
 for the next thing that happens (an update arrives, or a client fails), and
-for a job's trained model. Two drivers answer:
+for a job's trained model; with ``job_timeout``, also to cancel a job. Two drivers answer:
 
 * :class:`fedasync_lib.core.virtual_clock.VirtualClock`: a heap of events on
   a virtual clock, jobs trained lazily in batches (the simulator);
@@ -49,6 +49,8 @@ class Driver:
 
     #: What the History's times are: "virtual" seconds or "wall-clock" seconds.
     clock = "virtual"
+    #: Driver seconds per virtual second (a wall clock may run the devices' times faster).
+    time_scale = 1.0
 
     def open(self, server: "AsyncServer", history: "History") -> None:
         """Get ready for a run of ``server``; ``history`` takes any incidents."""
@@ -70,6 +72,12 @@ class Driver:
         With ``until=None`` it waits for the next event; at least one job is in flight.
         """
         raise NotImplementedError
+
+    def cancel(self, job: LocalJob) -> None:
+        """The server gave up on ``job`` (``job_timeout``): it never arrives, and its
+        result is never asked for."""
+        raise NotImplementedError(f"{type(self).__name__} cannot cancel a job: job_timeout "
+                                  "is not supported by this driver")
 
     def result(self, job: LocalJob) -> Tuple[State, float]:
         """``(trained state, loss on the client's data)`` of an arrived job."""

@@ -60,6 +60,15 @@ class History:
         ended, as dicts with ``client_id``, ``start_time`` and ``arrival_time``
         (virtual clock: when they would have arrived; wall clock: when they
         were cancelled).
+    dropped: jobs the server gave up on at ``job_timeout``, as dicts with
+        ``client_id``, ``start_time``, ``freed_time`` (when its slot was freed)
+        and ``reason``: ``"dropped"`` (the device never came back: ``dropout``)
+        or ``"late"`` (it was still training; its result is never used).
+    idle_slot_time: slot-seconds in which fewer than ``concurrency`` jobs were
+        in flight: the integral over the run of ``max(0, concurrency - jobs in
+        flight)``. Slots sit idle when no idle client is available, and when
+        the policy holds them back (a synchronous round waiting for its last
+        client, a staleness bound).
     clock: ``"virtual"`` (simulated seconds) or ``"wall-clock"`` (a deployed run).
     incidents: what went wrong in a deployed run (:mod:`fedasync_lib.deploy`), as dicts
         with ``time`` and ``event``: ``"job lost"`` (``client_id``, ``worker``,
@@ -87,6 +96,8 @@ class History:
     held_back: List[int] = field(default_factory=list)
     discarded: List[int] = field(default_factory=list)
     unfinished: List[Dict[str, Any]] = field(default_factory=list)
+    dropped: List[Dict[str, Any]] = field(default_factory=list)
+    idle_slot_time: float = 0.0
     incidents: List[Dict[str, Any]] = field(default_factory=list)
     clock: str = "virtual"
     jobs: List[Dict[str, Any]] = field(default_factory=list)
@@ -103,7 +114,8 @@ class History:
             self, updates=[dict(r) for r in self.updates], evals=[dict(e) for e in self.evals],
             client_latency=list(self.client_latency), held_back=list(self.held_back),
             discarded=list(self.discarded),
-            unfinished=copy.deepcopy(self.unfinished), incidents=copy.deepcopy(self.incidents),
+            unfinished=copy.deepcopy(self.unfinished), dropped=[dict(d) for d in self.dropped],
+            incidents=copy.deepcopy(self.incidents),
             jobs=[dict(j) for j in self.jobs], placement=dict(self.placement))
 
     def to_json(self) -> str:

@@ -108,6 +108,11 @@ class Policy:
         round (synchronous FedAvg with over-selection or a deadline)."""
         return []
 
+    def on_abandon(self, server: ServerModel, job: LocalJob, time: float) -> Dict[int, float]:
+        """The server gave up on ``job`` (``job_timeout``): it will never report. Same return
+        as :meth:`receive` (a round that waited for it may close now)."""
+        return {}
+
     def max_in_flight(self) -> int:
         """How many jobs may train at once: ``concurrency``, unless the policy asks more
         clients than it waits for (over-selection)."""

@@ -38,6 +38,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from . import dense, seeding
+from .availability import availability_model
 from .clients import AsyncClient
 from .config import AsyncConfig
 from .data import AsyncDataset
@@ -302,6 +303,10 @@ class AsyncServer:
         cfg, policy, model = self.config, self.policy, self.model
         latency = [c.mean_latency for c in self.clients]
         history = History(policy.name, client_latency=latency, clock=driver.clock)
+        if driver.time_scale == 0 and (cfg.availability != "always" or cfg.job_timeout is not None):
+            raise ValueError(f"availability={cfg.availability!r} and job_timeout="
+                             f"{cfg.job_timeout!r} need a clock on which devices take time: "
+                             f"this driver's time_scale is 0")
         driver.open(self, history)
         policy.bind_clock(driver.time_after)
         gen = seeding.rng(cfg.seed, "schedule")
@@ -315,18 +320,73 @@ class AsyncServer:
         handled = 0
         busy_until = 0.0  # the server applies one update at a time, each taking apply_time
         start_loss = math.nan  # the test loss at the start: the divergence rule's yardstick
+        available = availability_model(cfg)
+        drops = seeding.rng(cfg.seed, "dropout")  # drawn only when dropout > 0
+        lost: Dict[int, LocalJob] = {}  # in flight, but never coming back (dropout)
+        expires: Dict[int, float] = {}  # when the server gives up on a job (job_timeout)
+        clock = {"last": 0.0}  # for the idle slot time
+
+        def tick() -> None:
+            """Count the slot-seconds since the last tick in which fewer than ``concurrency``
+            jobs were in flight."""
+            now = driver.now()
+            history.idle_slot_time += (now - clock["last"]) * max(0, cfg.concurrency - len(in_flight))
+            clock["last"] = now
 
         def start_jobs() -> None:
             # A job waiting for the server can still arrive stale, so the policy sees it too.
-            while (idle and len(in_flight) < policy.max_in_flight()
+            now = driver.now()
+            ready = idle if available.always else [
+                c for c in idle if available.is_available(c, now / driver.time_scale)]
+            while (ready and len(in_flight) < policy.max_in_flight()
                    and policy.may_start(model, [*in_flight.values(), *waiting.values()], handled)):
-                client = self.clients[self._pick_client(idle, latency, delivered, gen)]
+                client = self.clients[self._pick_client(ready, latency, delivered, gen)]
                 del idle[bisect.bisect_left(idle, client.client_id)]  # idle is sorted
+                if ready is not idle:
+                    ready.remove(client.client_id)
                 job = LocalJob(next(job_ids), client.client_id, model.version, model.state,
-                               start_time=driver.now())
+                               start_time=now)
                 in_flight[job.job_id] = job
                 policy.on_start(job)
-                driver.start(job, client.job_latency(gen))
+                duration = client.job_latency(gen)
+                if cfg.job_timeout is not None:
+                    expires[job.job_id] = driver.time_after(cfg.job_timeout)
+                if cfg.dropout > 0 and drops.random() < cfg.dropout:
+                    lost[job.job_id] = job  # the device took the model and is gone
+                else:
+                    driver.start(job, duration)
+
+        def give_up(job: LocalJob) -> None:
+            """``job_timeout`` passed: free the job's slot; its result, if any, is never used."""
+            now = driver.now()
+            del in_flight[job.job_id]
+            del expires[job.job_id]
+            if lost.pop(job.job_id, None) is None:
+                driver.cancel(job)
+                reason = "late"
+            else:
+                reason = "dropped"
+            history.dropped.append({"client_id": job.client_id, "start_time": job.start_time,
+                                    "freed_time": now, "reason": reason})
+            nonlocal work
+            work += now - job.start_time
+            bisect.insort(idle, job.client_id)
+            history.set_weights(policy.on_abandon(model, job, now))
+
+        def next_wake(deadline: Optional[float]) -> Optional[float]:
+            """The earliest moment the loop must act without an arrival: the policy's
+            deadline, a job's timeout, or an idle client becoming available while a slot
+            is free (``inf``: none ever will)."""
+            times = [] if deadline is None else [deadline]
+            if expires:
+                times.append(min(expires.values()))
+            if not available.always and idle and len(in_flight) < policy.max_in_flight():
+                now = driver.now()
+                first = driver.time_scale * min(
+                    available.next_available(c, now / driver.time_scale) for c in idle)
+                if first > now:
+                    times.append(first)
+            return min(times) if times else None
 
         def record_eval() -> Dict[str, float]:
             evaluation = self.evaluate()
@@ -377,22 +437,33 @@ class AsyncServer:
                     start_jobs()
                     continue
                 deadline = policy.deadline()  # a time window's end, say
-                if not in_flight and not waiting and deadline is None:
+                wake = next_wake(deadline)
+                if wake == math.inf and not in_flight and not waiting:
+                    raise RuntimeError(
+                        f"no client will ever be available again: every idle client's "
+                        f"availability has ended (time {driver.now():g}, {handled} of "
+                        f"{cfg.num_updates} updates handled)")
+                if not in_flight and not waiting and wake is None:
                     raise RuntimeError(
                         f"no client may start a job: the {policy.name} policy's may_start refused "
                         f"every idle client while none is training (server version "
                         f"{model.version}, {handled} of {cfg.num_updates} updates handled)")
                 until = busy_until if waiting else None
-                if deadline is not None:
-                    until = deadline if until is None else min(until, deadline)
+                if wake is not None and wake != math.inf:
+                    until = wake if until is None else min(until, wake)
                 event = driver.next_event(until)
-                if event is None:  # the server became free, or the policy's deadline came
-                    if deadline is not None and driver.now() >= deadline:
-                        history.set_weights(policy.on_deadline(model, driver.now()))
-                        start_jobs()
+                tick()
+                if event is None:  # the server became free, a deadline or a timeout came
+                    now = driver.now()
+                    if deadline is not None and now >= deadline:
+                        history.set_weights(policy.on_deadline(model, now))
+                    for job_id in [j for j, t in expires.items() if t <= now]:
+                        give_up(in_flight[job_id])
+                    start_jobs()
                     continue
                 job = event.job
                 del in_flight[job.job_id]
+                expires.pop(job.job_id, None)
                 if isinstance(event, Failure):
                     alive.discard(job.client_id)
                     history.incidents.append({"time": driver.now(), "event": "client failed",
@@ -409,12 +480,16 @@ class AsyncServer:
                         continue  # the server takes it up before anyone is handed the model
                 start_jobs()
         finally:
+            tick()
             stopped = driver.close()  # also when the run fails: nothing is left running
+            for job in lost.values():
+                job.arrival_time = math.nan  # never
+            stopped = [*stopped, *lost.values()]
 
         history.diverged = history.divergence is not None
         history.held_back = policy.held()  # kept in a buffer when a diverged run stopped
         history.discarded = policy.discarded()  # too late for their round (FedAvg)
-        for job in sorted([*stopped, *waiting.values()], key=lambda j: (j.arrival_time, j.job_id)):
+        for job in sorted([*stopped, *waiting.values()], key=lambda j: (_or_inf(j.arrival_time), j.job_id)):
             history.unfinished.append({"client_id": job.client_id, "start_time": job.start_time,
                                        "arrival_time": job.arrival_time})
         history.final_accuracy = (float("nan") if history.diverged
@@ -437,3 +512,8 @@ class AsyncServer:
             return waiting.pop(job.job_id)
         raise ValueError(f"scheduler.pop_update returned {job!r}: expected one of the "
                          f"{len(waiting)} jobs pushed with push_update and not popped yet")
+
+
+def _or_inf(time: float) -> float:
+    """A time to sort by: a job that never arrives (nan) comes last."""
+    return math.inf if math.isnan(time) else time

@@ -275,6 +275,11 @@ class LazyTrainer:
     def submit(self, job: LocalJob) -> None:
         self._waiting[job.job_id] = job
 
+    def cancel(self, job: LocalJob) -> None:
+        """Forget ``job``: it is not trained, or its result is dropped."""
+        self._waiting.pop(job.job_id, None)
+        self._done.pop(job.job_id, None)
+
     def result(self, job: LocalJob) -> Tuple["State", float]:
         if job.job_id not in self._done:
             if job.job_id not in self._waiting:

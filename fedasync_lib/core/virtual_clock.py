@@ -39,12 +39,18 @@ class VirtualClock(Driver):
         self.events.push(job.arrival_time, job)
 
     def next_event(self, until: Optional[float]) -> Optional[Arrival]:
-        if until is not None and (not len(self.events) or self.events.peek_time() > until):
-            self.events.advance(until)
-            return None
-        _, job = self.events.pop()
+        while True:
+            if until is not None and (not len(self.events) or self.events.peek_time() > until):
+                self.events.advance(until)
+                return None
+            _, job = self.events.pop()
+            if self.in_flight.pop(job.job_id, None) is job:
+                return Arrival(job)
+            # a cancelled job's event: skipped (removing it from the heap would cost more)
+
+    def cancel(self, job: LocalJob) -> None:
         del self.in_flight[job.job_id]
-        return Arrival(job)
+        self.trainer.cancel(job)
 
     def result(self, job: LocalJob) -> Tuple[State, float]:
         return self.trainer.result(job)

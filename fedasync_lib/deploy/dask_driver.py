@@ -380,6 +380,13 @@ class DaskDriver(Driver):
                                                "error": f"worker {lost} left the cluster"})
                 self._submit(job)
 
+    def cancel(self, job: LocalJob) -> None:
+        for future, running in list(self.in_flight.items()):
+            if running is job:
+                del self.in_flight[future]
+                future.cancel()  # as_completed still yields it: skipped, not in in_flight
+        self.results.pop(job.job_id, None)
+
     def result(self, job: LocalJob) -> Tuple[State, float]:
         return self.results.pop(job.job_id)
 
