@@ -330,7 +330,9 @@ class AsyncServer:
             """Count the slot-seconds since the last tick in which fewer than ``concurrency``
             jobs were in flight."""
             now = driver.now()
-            history.idle_slot_time += (now - clock["last"]) * max(0, cfg.concurrency - len(in_flight))
+            free = cfg.concurrency - len(in_flight)
+            if free > 0:
+                history.idle_slot_time += (now - clock["last"]) * free
             clock["last"] = now
 
         def start_jobs() -> None:
@@ -377,6 +379,8 @@ class AsyncServer:
             """The earliest moment the loop must act without an arrival: the policy's
             deadline, a job's timeout, or an idle client becoming available while a slot
             is free (``inf``: none ever will)."""
+            if not expires and available.always:
+                return deadline  # the default run: only a policy's deadline, if any
             times = [] if deadline is None else [deadline]
             if expires:
                 times.append(min(expires.values()))

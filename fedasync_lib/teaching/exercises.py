@@ -757,3 +757,44 @@ def check_delay_weight(weight: Callable[[int, int], float]) -> Verdict:
 
     fb.part("the weight", check)
     return fb.report()
+
+
+# --- Exercise E4.2: how many clients a round must ask --------------------------------------------
+def _round_cases() -> List[tuple]:
+    """(k, q, confidence) cases, some as numpy numbers: what the notebook's experiment passes."""
+    cases = [(k, q, c) for k in (1, 5, 10, 40) for q in (0.3, 0.55, 0.8, 0.97, 1.0)
+             for c in (0.5, 0.9, 0.99)]
+    return [(np.int64(k) if i % 3 == 1 else k, np.float64(q) if i % 2 else q, c)
+            for i, (k, q, c) in enumerate(cases)]
+
+
+def check_round_size(clients_to_ask: Callable[[int, float, float], int]) -> Verdict:
+    """Judges ``clients_to_ask(k, q, confidence) -> n``: how many clients a synchronous round
+    asks so that, when each reports in time with probability ``q`` independently, at least
+    ``k`` report with probability at least ``confidence``, and no more than that needs.
+
+    By properties, not by the formula: ``n`` must be enough (``P(Binomial(n, q) >= k) >=
+    confidence``, computed exactly by :func:`~fedasync_lib.analysis.rounds.prob_at_least`)
+    and the fewest that is (``n - 1`` would not be): any correct method passes (a formula, a
+    search, a loop), and a safe but wasteful one (ask twice as many) fails."""
+    from ..analysis.rounds import prob_at_least
+
+    fb = Feedback("Exercise E4.2")
+
+    def check() -> None:
+        for k, q, confidence in _round_cases():
+            what = f"clients_to_ask({int(k)}, {float(q):g}, {confidence:g})"
+            n = fb.call(clients_to_ask, k, q, confidence, what=what, returns="int")
+            n = int(n)
+            if prob_at_least(int(k), n, float(q)) < confidence - 1e-12:
+                fb.fail(f"{what} is {n}, too few: with each client reporting with probability "
+                        f"{float(q):g}, {int(k)} of {n} report only with probability "
+                        f"{prob_at_least(int(k), n, float(q)):.3f}, below {confidence:g}.")
+            if n > int(k) and prob_at_least(int(k), n - 1, float(q)) >= confidence - 1e-12:
+                fb.fail(f"{what} is {n}, more than needed: {n - 1} clients already give "
+                        f"{int(k)} report{'s' if int(k) > 1 else ''} with probability "
+                        f"{prob_at_least(int(k), n - 1, float(q)):.3f}, at least {confidence:g}.")
+            fb.expect(True, "")
+
+    fb.part("clients_to_ask", check)
+    return fb.report()

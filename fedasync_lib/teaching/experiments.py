@@ -484,3 +484,130 @@ def window_vs_buffer(sizes: Sequence[int] = (2, 5, 10), seeds: Sequence[int] = (
                               [h.tail_accuracy() for h in by_size], [h.tail_accuracy() for h in by_time],
                               sum(h.stable for h in by_size), sum(h.stable for h in by_time)))
     return rows
+
+
+# --- Exercise 4, section 4: synchronous FedAvg as production runs it ------------------------------
+#: The server's job timeout when devices drop out (virtual seconds), the same for every
+#: algorithm: the environment, not a knob either side tunes.
+RACE_TIMEOUT = 20.0
+#: What each side may tune, six settings each, the same two kinds of knob: how long the
+#: server waits for a client (FedAvg: the round's deadline; FedAsync: the job timeout, past
+#: which a late update is given up on; None: no limit but the environment's timeout) and how
+#: it aggregates (FedAvg: the over-selection, Bonawitz et al. 2019 as issue #31 describes it;
+#: FedAsync: its mixing rate alpha).
+FEDAVG_GRID = tuple({"oversample": o, "round_deadline": d}
+                    for o in (1.0, 2.0) for d in (None, 2.0, 5.0))
+FEDASYNC_GRID = tuple({"mixing_alpha": a, "job_timeout": t}
+                      for a in (0.6, 0.9) for t in (None, 2.0, 5.0))
+#: Settings are chosen on these seeds, and compared on the lesson's four (lesson.SEEDS).
+TUNING_SEEDS = (10, 11)
+
+
+def race_config(heterogeneity: float, dropout: float = 0.0,
+                config: AsyncConfig = SYNC_VS_ASYNC) -> AsyncConfig:
+    """Exercise 4's race at ``heterogeneity``, with ``dropout`` (and then the server's
+    timeout, :data:`RACE_TIMEOUT`)."""
+    return config.replace(heterogeneity=heterogeneity, dropout=dropout,
+                          job_timeout=RACE_TIMEOUT if dropout > 0 else None)
+
+
+def tuned_settings(algorithm: str, grid: Sequence[Dict], heterogeneity: float, dropout: float,
+                   target: float, seeds: Sequence[int] = TUNING_SEEDS) -> tuple:
+    """The setting of ``grid`` with the shortest median time to ``target`` accuracy over
+    ``seeds`` (never reaching it counts as infinitely long; the first of equals wins), and
+    every setting's median time: ``(best, [(setting, median seconds)])``."""
+    base = race_config(heterogeneity, dropout)
+    table = []
+    for setting in grid:
+        times = [simulate(_with(base.replace(seed=int(s)), setting), algorithm)
+                 .time_to_accuracy(target) for s in seeds]
+        table.append((dict(setting), float(np.median([math.inf if t is None else t for t in times]))))
+    best = min(table, key=lambda row: row[1])[0]
+    return best, table
+
+
+def production_race(heterogeneity: float, dropout: float, fedavg: Dict, fedasync: Dict,
+                    seeds: Sequence[int] = (42, 1, 2, 3)) -> Dict[str, List[History]]:
+    """On each seed: FedAvg waiting for every client it asked (section 3's baseline), FedAvg
+    with the ``fedavg`` settings (over-selection, deadline), and FedAsync with ``fedasync``'s."""
+    base = race_config(heterogeneity, dropout)
+    return {"FedAvg (waits for all)": [simulate(base.replace(seed=int(s)), "fedavg") for s in seeds],
+            "FedAvg (production)": [simulate(_with(base.replace(seed=int(s)), fedavg), "fedavg")
+                                    for s in seeds],
+            "FedAsync (tuned)": [simulate(_with(base.replace(seed=int(s)), fedasync)) for s in seeds]}
+
+
+def _with(config: AsyncConfig, setting: Dict) -> AsyncConfig:
+    """``config`` with a tuned ``setting``; a job timeout of None keeps the environment's
+    (:data:`RACE_TIMEOUT` when clients drop out, else none). Over-selection ``o`` gets
+    ``o`` times the budget of handled updates: the extra clients' discarded reports would
+    otherwise use up the reports a round can count."""
+    if setting.get("job_timeout", 0) is None:
+        setting = {k: v for k, v in setting.items() if k != "job_timeout"}
+    if "oversample" in setting:  # results discarded by over-selection come on top of the budget
+        setting = {**setting, "num_updates": math.ceil(setting["oversample"] * config.num_updates)}
+    return config.replace(**setting)
+
+
+def round_fill(history: History, k: int) -> float:
+    """The share of a synchronous run's rounds that averaged ``k`` reports (the others closed
+    at their deadline, or when their missing clients were given up on, with fewer)."""
+    sizes: Dict[int, int] = {}
+    for u in history.updates:  # a round's members all start from the same version
+        if u["alpha"] > 0:
+            sizes[u["base_version"]] = sizes.get(u["base_version"], 0) + 1
+    return float(np.mean([n >= k for n in sizes.values()])) if sizes else float("nan")
+
+
+#: Exercise E4's demo of clients that come and go: heterogeneity 1, a day of 40 virtual
+#: seconds in which each client is available half of the hours on average.
+COMINGS_AND_GOINGS = SYNC_VS_ASYNC.replace(heterogeneity=1.0, availability="daily",
+                                           availability_share=0.5, day_length=40.0)
+#: Production FedAvg's round deadline in the demo (virtual seconds).
+DEMO_DEADLINE = 5.0
+
+
+def comings_and_goings(amplitude: float, dropout: float, oversample: float,
+                       config: AsyncConfig = COMINGS_AND_GOINGS) -> Dict[str, History]:
+    """FedAvg as production runs it (``oversample``, a deadline of :data:`DEMO_DEADLINE`)
+    and FedAsync, with the daily cycle's ``amplitude`` and ``dropout`` (the server gives up
+    on a job after :data:`RACE_TIMEOUT`)."""
+    cfg = config.replace(availability_amplitude=amplitude, dropout=dropout,
+                         job_timeout=RACE_TIMEOUT if dropout > 0 else None)
+    fedavg = cfg.replace(oversample=oversample, round_deadline=DEMO_DEADLINE,
+                         num_updates=math.ceil(oversample * cfg.num_updates))
+    return {"FedAvg (production)": simulate(fedavg, "fedavg"), "FedAsync": simulate(cfg)}
+
+
+#: Exercise E4.2's round: K reports wanted by a deadline; the server gives up on a job at
+#: the deadline too, so a client that dropped out is free again for the next round.
+ROUND_K, ROUND_DEADLINE = 5, 3.0
+
+
+def report_probability(config: AsyncConfig) -> float:
+    """``q``: the chance that a client asked at random reports before the round's deadline,
+    ``(1 - dropout) * (share of clients whose job ends within the deadline)``; the race
+    has no per-job jitter, so each client's job time is its typical time."""
+    latencies = draw_mean_latencies(config)
+    return (1.0 - config.dropout) * float(np.mean(latencies <= config.round_deadline))
+
+
+def round_size_runs(clients_to_ask: Callable[[int, float, float], int], dropout: float,
+                    confidence: float = 0.9, heterogeneity: float = 1.0,
+                    seeds: Sequence[int] = (42, 1, 2, 3)) -> List[dict]:
+    """Per seed: ``q``, the clients asked ``n = clients_to_ask(K, q, confidence)``, and the
+    synchronous run that asks them (``oversample = n / K``, at most every client):
+    the share of its rounds that got K reports, and its time to 90 % accuracy."""
+    rows = []
+    for seed in seeds:
+        cfg = race_config(heterogeneity, dropout).replace(
+            seed=int(seed), concurrency=ROUND_K, round_deadline=ROUND_DEADLINE,
+            job_timeout=ROUND_DEADLINE)
+        q = report_probability(cfg)
+        n = int(clients_to_ask(ROUND_K, q, confidence))
+        oversample = min(n / ROUND_K, cfg.num_clients / ROUND_K)
+        h = simulate(cfg.replace(oversample=oversample,
+                                 num_updates=math.ceil(oversample * cfg.num_updates)), "fedavg")
+        rows.append({"seed": int(seed), "q": q, "asked": n, "fill": round_fill(h, ROUND_K),
+                     "time_to_90": h.time_to_accuracy(0.9), "history": h})
+    return rows
