@@ -1,6 +1,7 @@
 """The exercises' experiment functions at their sliders' extremes, and the claims
 the solution notebooks make, checked against fresh runs."""
 
+import itertools
 import math
 
 import matplotlib
@@ -189,3 +190,34 @@ def test_update_distances_are_measured_on_the_staleness_weighted_trajectory():
     assert np.median(weighted) < 0.75 * np.median(fixed)
     again = experiments.update_distances(seeds=(42,), rule=adaptive.staleness_only())
     assert np.array_equal(weighted, again)
+
+
+# --- Exercise 4, section 4: clients that come and go ------------------------------------
+@pytest.mark.parametrize("amplitude,dropout,oversample", list(itertools.product(
+    lesson.SLIDERS["availability_amplitude"][:2], lesson.SLIDERS["dropout"][:2],
+    lesson.SLIDERS["oversample"][:2])))
+def test_comings_and_goings_demo_at_its_extremes(amplitude, dropout, oversample):
+    runs = ex.comings_and_goings(amplitude, dropout, oversample)
+    assert set(runs) == {"FedAvg (production)", "FedAsync"}
+    for h in runs.values():
+        assert not h.diverged and h.time_to_accuracy(0.9) is not None
+        assert (len(h.dropped) > 0) == (dropout > 0)
+    draw(plots.plot_sync_vs_async(runs, 0.9))
+
+
+def test_the_race_settings_are_the_best_of_their_grid_and_fair():
+    assert len(ex.FEDAVG_GRID) == len(ex.FEDASYNC_GRID)
+    best, table = ex.tuned_settings("fedasync", ex.FEDASYNC_GRID, 1.0, 0.0, 0.9)
+    assert best in [s for s, _ in table] and [s for s, _ in table] == list(ex.FEDASYNC_GRID)
+    assert min(t for _, t in table) == next(t for s, t in table if s == best)
+    cfg = ex.race_config(1.0, 0.2)
+    assert cfg.job_timeout == ex.RACE_TIMEOUT and ex.race_config(1.0).job_timeout is None
+
+
+def test_round_size_runs_fill_their_rounds_with_the_reference_design():
+    from fedasync_lib.analysis import fewest_clients
+    rows = ex.round_size_runs(fewest_clients, 0.3, seeds=(42, 1))
+    exact = ex.round_size_runs(lambda k, q, c: k, 0.3, seeds=(42, 1))
+    for r, e in zip(rows, exact):
+        assert r["asked"] > ex.ROUND_K == e["asked"] and r["q"] == e["q"]
+        assert r["fill"] >= 0.85 > e["fill"]

@@ -54,6 +54,9 @@ SLIDERS: Dict[str, tuple] = {
     "learning_rate": (0.01, 10.0, 0.01),
     "max_staleness": (0, 40, 1),
     "server_step": (0.01, 2.5, 0.01),
+    "availability_amplitude": (0.0, 1.0, 0.25),
+    "dropout": (0.0, 0.4, 0.1),
+    "oversample": (1.0, 2.0, 0.25),
 }
 
 WEIGHTINGS = ("constant", "polynomial", "hinge", "exponential")
