@@ -13,7 +13,9 @@ first). Before all of them comes :data:`FIRST`: nbval's notebook 5, whose runs (
 of simulation) then go into the session's run cache from a plain kernel while the other
 worker starts the browser's notebooks 7 and 6; the browser reaches notebook 5 last
 (tests/browser/notebook_runs.py) and finds its runs kept, instead of computing them inside
-JupyterLab while Chromium competes for the same two cores.
+JupyterLab while Chromium competes for the same two cores. Exercise E4 (its tuned race,
+about 35 s of simulation) comes second in :data:`FIRST` for the same reason: the browser's
+exercises reach it third.
 
 The grouping is a scheduler of our own (xdist's ``pytest_xdist_make_scheduler`` hook), not
 ``xdist_group`` marks: with pytest 9.2, ``--dist loadgroup`` silently ignores marks
@@ -26,28 +28,29 @@ from pathlib import PurePosixPath
 from typing import Dict, Iterable, List
 
 #: Seconds each long unit took on a fresh clone (2 cores, ``bash .ci/run --durations=0 -v``,
-#: summed per unit; docs/testing.md). Only their order matters: a stale number costs balance,
+#: summed per unit; docs/testing.md; E4, notebook 5 and test_deploy.py estimated from their
+#: new cells and tests, #31). Only their order matters: a stale number costs balance,
 #: never a test.
 SECONDS: Dict[str, float] = {
     "tests/browser/test_lite.py": 125.2,
     "tests/browser/test_browser_bonus.py": 110.0,
     "tests/browser/test_browser.py": 114.5,
     "tests/browser/test_browser_exercises.py": 93.9,
-    "tests/test_deploy.py": 54.1,
+    "tests/test_deploy.py": 62.0,
     "notebook 06_deploy_on_dask.ipynb": 28.6,
     "tests/test_course.py": 26.7,
     "tests/browser/test_slides_and_book.py": 22.4,
     "tests/test_setup.py": 20.0,
-    "notebook exercise_4_sync_vs_async.ipynb": 18.6,
+    "notebook exercise_4_sync_vs_async.ipynb": 65.0,
     "tests/test_deploy_hosts.py": 15.5,
     "tests/test_queueing.py": 14.1,
     "notebook exercise_2_priority_scheduling.ipynb": 13.5,
-    "notebook 05_analyzing_convergence.ipynb": 13.1,
+    "notebook 05_analyzing_convergence.ipynb": 27.0,
 }
 
 
 #: Units handed out before the longest (see the module's docstring).
-FIRST: List[str] = ["notebook 05_analyzing_convergence.ipynb"]
+FIRST: List[str] = ["notebook 05_analyzing_convergence.ipynb", "notebook exercise_4_sync_vs_async.ipynb"]
 
 
 def scope_of(nodeid: str) -> str:
