@@ -324,16 +324,17 @@ class AsyncServer:
         drops = seeding.rng(cfg.seed, "dropout")  # drawn only when dropout > 0
         lost: Dict[int, LocalJob] = {}  # in flight, but never coming back (dropout)
         expires: Dict[int, float] = {}  # when the server gives up on a job (job_timeout)
-        clock = {"last": 0.0}  # for the idle slot time
+        last_tick = 0.0  # the idle slot time is counted up to here
 
         def tick() -> None:
             """Count the slot-seconds since the last tick in which fewer than ``concurrency``
             jobs were in flight."""
+            nonlocal last_tick
             now = driver.now()
             free = cfg.concurrency - len(in_flight)
             if free > 0:
-                history.idle_slot_time += (now - clock["last"]) * free
-            clock["last"] = now
+                history.idle_slot_time += (now - last_tick) * free
+            last_tick = now
 
         def start_jobs() -> None:
             # A job waiting for the server can still arrive stale, so the policy sees it too.
@@ -459,11 +460,14 @@ class AsyncServer:
                 tick()
                 if event is None:  # the server became free, a deadline or a timeout came
                     now = driver.now()
-                    if deadline is not None and now >= deadline:
+                    fired = deadline is not None and now >= deadline
+                    if fired:
                         history.set_weights(policy.on_deadline(model, now))
-                    for job_id in [j for j, t in expires.items() if t <= now]:
+                    expired = [j for j, t in expires.items() if t <= now]
+                    for job_id in expired:
                         give_up(in_flight[job_id])
-                    start_jobs()
+                    if fired or expired or not (waiting and now >= busy_until):
+                        start_jobs()  # else the server takes its waiting update up first
                     continue
                 job = event.job
                 del in_flight[job.job_id]

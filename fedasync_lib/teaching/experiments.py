@@ -588,7 +588,10 @@ def report_probability(config: AsyncConfig) -> float:
     """``q``: the chance that a client asked at random reports before the round's deadline,
     ``(1 - dropout) * (share of clients whose job ends within the deadline)``; the race
     has no per-job jitter, so each client's job time is its typical time."""
-    latencies = draw_mean_latencies(config)
+    if config.seconds_per_sample != 0:
+        raise ValueError(f"seconds_per_sample={config.seconds_per_sample!r}: report_probability "
+                         "reads job times that do not depend on a client's data (expected 0)")
+    latencies = draw_mean_latencies(config)  # the clients' job times (no jitter in the race)
     return (1.0 - config.dropout) * float(np.mean(latencies <= config.round_deadline))
 
 
